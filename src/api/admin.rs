@@ -1,0 +1,150 @@
+//! The admin API: tenants and tokens, the same operations as the CLI. Guarded by the admin
+//! credential; answers JSON, errors as `{"error": "..."}`.
+//!
+//! | method | path                          | does                                  |
+//! |--------|-------------------------------|---------------------------------------|
+//! | GET    | /v1/tenants                   | list tenants                          |
+//! | POST   | /v1/tenants                   | create `{"name", "idp"?}`             |
+//! | GET    | /v1/tenants/{name}            | one tenant                            |
+//! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
+//! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
+//! | DELETE | /v1/tokens/{id}               | revoke                                |
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::Instrument;
+use warp::http::{Method, StatusCode, header};
+use warp::reply::Response;
+
+use super::error::ApiError;
+use super::request::{BodyError, HttpRequest};
+use super::{AdminState, auth, health, reply};
+use crate::domain::token::parse_lifetime;
+use crate::domain::{DomainError, IdpKind, TenantName, TokenId};
+
+/// Answers one request on the admin listener.
+pub async fn handle(state: &AdminState, request: HttpRequest) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "admin_request",
+        request_id = %request.request_id,
+        method = %request.method,
+        path = %request.path,
+    );
+    async {
+        let mut response = match route(state, &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.is_server_fault() {
+                    tracing::error!(error = %error, "admin request failed");
+                }
+                error.admin_response()
+            }
+        };
+        reply::set_header(
+            &mut response,
+            header::HeaderName::from_static("x-request-id"),
+            &request.request_id,
+        );
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "admin request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    #[serde(default)]
+    idp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, ApiError> {
+    if let Some(response) = health::answer(&request.segments, &state.store).await {
+        return Ok(response);
+    }
+    auth::admin(request, &state.credential_digest)?;
+    let store = &state.store;
+    let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
+    let not_allowed = || ApiError::MethodNotAllowed {
+        method: request.method.to_string(),
+        path: request.path.clone(),
+    };
+    match (segments.as_slice(), &request.method) {
+        (["v1", "tenants"], &Method::GET) => Ok(ok(&store.list_tenants().await?)),
+        (["v1", "tenants"], &Method::POST) => {
+            let body: NewTenant = json_body(request)?;
+            let idp = body
+                .idp
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or(IdpKind::Generic);
+            let tenant = store
+                .create_tenant(&TenantName::parse(&body.name)?, idp)
+                .await?;
+            Ok(reply::json(StatusCode::CREATED, &tenant))
+        }
+        (["v1", "tenants"], _) => Err(not_allowed()),
+        (["v1", "tenants", name], &Method::GET) => Ok(ok(&store.tenant_by_name(name).await?)),
+        (["v1", "tenants", _], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "tokens"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            Ok(ok(&store.list_tokens(tenant.id).await?))
+        }
+        (["v1", "tenants", name, "tokens"], &Method::POST) => {
+            let body: NewToken = json_body(request)?;
+            let lifetime = body.expires_in.as_deref().map(parse_lifetime).transpose()?;
+            let tenant = store.tenant_by_name(name).await?;
+            let label = body.name.unwrap_or_else(|| "token".to_owned());
+            let issued = store.create_token(tenant.id, &label, lifetime).await?;
+            let body = json!({"token": issued.token, "secret": issued.secret.expose()});
+            Ok(reply::json(StatusCode::CREATED, &body))
+        }
+        (["v1", "tenants", _, "tokens"], _) => Err(not_allowed()),
+        (["v1", "tokens", id], &Method::DELETE) => {
+            let id: TokenId = id
+                .parse()
+                .map_err(|_| DomainError::not_found("token", id))?;
+            Ok(ok(&store.revoke_token(id).await?))
+        }
+        (["v1", "tokens", _], _) => Err(not_allowed()),
+        _ => Err(ApiError::NoEndpoint(request.path.clone())),
+    }
+}
+
+fn ok(value: &impl serde::Serialize) -> Response {
+    reply::json(StatusCode::OK, value)
+}
+
+fn json_body<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    let body = match &request.body {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(limit)) => return Err(ApiError::PayloadTooLarge(*limit)),
+        Err(BodyError::Unreadable) => return Err(ApiError::UnreadableBody),
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        DomainError::Invalid(format!(
+            "the request body is not what this endpoint takes: {e}"
+        ))
+        .into()
+    })
+}

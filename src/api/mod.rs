@@ -1,0 +1,67 @@
+//! The HTTP surface, on warp: the SCIM API and the admin API, each on its own listener, plus
+//! health endpoints on both. Handlers are thin: extract, authorize, one store call, map.
+
+mod admin;
+mod auth;
+mod error;
+mod health;
+mod reply;
+mod request;
+mod scim;
+
+use std::sync::Arc;
+
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+pub use error::ApiError;
+
+use crate::clock::SharedClock;
+use crate::scim::resource::Urls;
+use crate::store::Store;
+
+/// What the SCIM handlers share.
+#[derive(Debug)]
+pub struct ScimState {
+    /// The store.
+    pub store: Store,
+    /// Public URLs of resources.
+    pub urls: Urls,
+    /// Path segments of the SCIM base path (`["api", "scim", "v2"]`).
+    pub base_segments: Vec<String>,
+    /// Largest request body.
+    pub max_body_bytes: u64,
+    /// The clock.
+    pub clock: SharedClock,
+}
+
+/// What the admin handlers share.
+#[derive(Debug)]
+pub struct AdminState {
+    /// The store.
+    pub store: Store,
+    /// SHA-256 of the admin credential; the credential itself is not kept.
+    pub credential_digest: String,
+    /// Largest request body.
+    pub max_body_bytes: u64,
+}
+
+/// The SCIM listener's service.
+pub fn scim_service(
+    state: Arc<ScimState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    request::extract(state.max_body_bytes).then(move |request| {
+        let state = state.clone();
+        async move { scim::handle(&state, request).await }
+    })
+}
+
+/// The admin listener's service.
+pub fn admin_service(
+    state: Arc<AdminState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    request::extract(state.max_body_bytes).then(move |request| {
+        let state = state.clone();
+        async move { admin::handle(&state, request).await }
+    })
+}

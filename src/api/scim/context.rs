@@ -1,0 +1,124 @@
+//! What a SCIM handler gets: the shared state, the request, and the authenticated tenant.
+
+use serde_json::Value;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+
+use super::super::ScimState;
+use super::super::error::ApiError;
+use super::super::reply;
+use super::super::request::{BodyError, HttpRequest};
+use crate::domain::{Actor, TenantId};
+use crate::scim::ScimError;
+use crate::scim::list::{self, ListResponse};
+use crate::scim::resource::{Urls, etag};
+use crate::store::{Authenticated, Store};
+
+/// A request in flight on the SCIM API.
+pub struct ScimContext<'a> {
+    state: &'a ScimState,
+    request: &'a HttpRequest,
+    authenticated: Authenticated,
+}
+
+impl<'a> ScimContext<'a> {
+    pub fn new(
+        state: &'a ScimState,
+        request: &'a HttpRequest,
+        authenticated: Authenticated,
+    ) -> Self {
+        Self {
+            state,
+            request,
+            authenticated,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn urls(&self) -> &Urls {
+        &self.state.urls
+    }
+
+    /// The only tenant this request may read or change.
+    pub fn tenant(&self) -> TenantId {
+        self.authenticated.tenant_id
+    }
+
+    /// Who is changing things, for the change log.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            tenant_id: self.authenticated.tenant_id,
+            token_id: Some(self.authenticated.token_id),
+            request_id: Some(self.request.request_id.clone()),
+        }
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.request.query_param(name)
+    }
+
+    /// The body as JSON. The Content-Type may be absent (Okta's SPEC test sends none), or
+    /// `application/scim+json` or `application/json` with any parameters (RFC 7644 §3.1).
+    pub fn json_body(&self) -> Result<Value, ApiError> {
+        if let Some(content_type) = self.request.header(header::CONTENT_TYPE) {
+            let essence = content_type.split(';').next().unwrap_or_default().trim();
+            if !essence.eq_ignore_ascii_case("application/scim+json")
+                && !essence.eq_ignore_ascii_case("application/json")
+            {
+                return Err(ApiError::UnsupportedMediaType(content_type.to_owned()));
+            }
+        }
+        let body = match &self.request.body {
+            Ok(body) => body,
+            Err(BodyError::TooLarge(limit)) => return Err(ApiError::PayloadTooLarge(*limit)),
+            Err(BodyError::Unreadable) => return Err(ApiError::UnreadableBody),
+        };
+        if body.is_empty() {
+            return Err(ScimError::invalid_syntax("the request needs a JSON body").into());
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")).into()
+        })
+    }
+
+    /// `startIndex` and `count`.
+    pub fn page(&self) -> Result<crate::domain::PageRequest, ApiError> {
+        Ok(list::page_request(
+            self.query("startIndex"),
+            self.query("count"),
+        )?)
+    }
+
+    pub fn method_not_allowed(&self) -> ApiError {
+        ApiError::MethodNotAllowed {
+            method: self.request.method.to_string(),
+            path: self.request.path.clone(),
+        }
+    }
+
+    /// 200 with a resource and its ETag.
+    pub fn resource(&self, body: &Value, version: i64) -> Response {
+        let mut response = reply::scim_json(StatusCode::OK, body);
+        reply::set_header(&mut response, header::ETAG, &etag(version));
+        response
+    }
+
+    /// 201 with a new resource, its ETag and its Location (RFC 7644 §3.3).
+    pub fn created(&self, body: &Value, version: i64, location: &str) -> Response {
+        let mut response = reply::scim_json(StatusCode::CREATED, body);
+        reply::set_header(&mut response, header::ETAG, &etag(version));
+        reply::set_header(&mut response, header::LOCATION, location);
+        response
+    }
+
+    /// 200 with a list response.
+    pub fn list(&self, resources: Vec<Value>, total: u64, start_index: u64) -> Response {
+        reply::scim_json(
+            StatusCode::OK,
+            &ListResponse::new(resources, total, start_index),
+        )
+    }
+}

@@ -1,0 +1,95 @@
+//! The SCIM listener: routes RFC 7644 §3.2 endpoints under the base path. Resource names match
+//! case-insensitively (`/users` is `/Users`); every failure is a SCIM error body.
+
+mod context;
+mod groups;
+mod users;
+
+use std::time::Instant;
+
+use tracing::Instrument;
+use warp::http::{Method, header};
+use warp::reply::Response;
+
+use super::error::ApiError;
+use super::request::HttpRequest;
+use super::{ScimState, auth, health, reply};
+use context::ScimContext;
+
+/// Answers one request on the SCIM listener, logging it once with its outcome.
+pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request.request_id,
+        method = %request.method,
+        path = %request.path,
+        tenant = tracing::field::Empty,
+    );
+    async {
+        let mut response = match route(state, &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.is_server_fault() {
+                    tracing::error!(error = %error, "request failed");
+                }
+                error.scim_response()
+            }
+        };
+        reply::set_header(
+            &mut response,
+            header::HeaderName::from_static("x-request-id"),
+            &request.request_id,
+        );
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, ApiError> {
+    if let Some(response) = health::answer(&request.segments, &state.store).await {
+        return Ok(response);
+    }
+    let rest = request
+        .segments
+        .strip_prefix(state.base_segments.as_slice())
+        .ok_or_else(|| ApiError::NoEndpoint(request.path.clone()))?;
+    let authenticated = auth::tenant(request, &state.store).await?;
+    tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant_id));
+    let context = ScimContext::new(state, request, authenticated);
+    let method = &request.method;
+    let resource = rest.first().map(|s| s.to_ascii_lowercase());
+    match (resource.as_deref(), &rest[1.min(rest.len())..]) {
+        (Some("users"), []) => match *method {
+            Method::GET => users::list(&context).await,
+            Method::POST => users::create(&context).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("users"), [id]) => match *method {
+            Method::GET => users::get(&context, id).await,
+            Method::PUT => users::replace(&context, id).await,
+            Method::DELETE => users::delete(&context, id).await,
+            Method::PATCH => Err(ApiError::NotImplemented("PATCH is not supported yet")),
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("groups"), []) => match *method {
+            Method::GET => groups::list(&context).await,
+            Method::POST => groups::create(&context).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("groups"), [id]) => match *method {
+            Method::GET => groups::get(&context, id).await,
+            Method::PUT => groups::replace(&context, id).await,
+            Method::DELETE => groups::delete(&context, id).await,
+            Method::PATCH => Err(ApiError::NotImplemented("PATCH is not supported yet")),
+            _ => Err(context.method_not_allowed()),
+        },
+        _ => Err(ApiError::NoEndpoint(request.path.clone())),
+    }
+}

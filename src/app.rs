@@ -1,0 +1,243 @@
+//! The composition root: opens the store, binds both listeners, starts the background tasks on
+//! one cancellation token, tells systemd when it is ready, and shuts everything down in order.
+//!
+//! Shutdown, step by step, and why:
+//! 1. The token is cancelled (by SIGTERM/SIGINT through `signals`, or by a test). Each HTTP
+//!    server stops accepting new connections at once, so a load balancer or systemd sees the
+//!    port close while requests already in flight keep running.
+//! 2. Each task is awaited, by name, until the grace period runs out. hyper finishes the
+//!    requests in flight and closes idle keep-alive connections; a SCIM write in flight commits
+//!    or rolls back as a whole, because each is one transaction.
+//! 3. A task still running when the grace period ends is aborted and named in the log, so an
+//!    operator can tell what held the shutdown up. Aborting drops its transaction, which rolls
+//!    back: nothing half-written survives.
+//! 4. The store is closed last, after nothing can use it any more.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AdminState, ScimState};
+use crate::clock::SharedClock;
+use crate::configuration::Settings;
+use crate::scim::resource::Urls;
+use crate::secret::{self, SecretString};
+use crate::store::{ConnectError, Store};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    /// A listener could not be bound.
+    #[error("cannot listen for the {what} on {address}: {source}")]
+    Bind {
+        /// "SCIM API" or "admin API".
+        what: &'static str,
+        /// The configured address.
+        address: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The generated admin credential could not be read or written.
+    #[error("cannot use the admin credential file {path}: {source}")]
+    AdminCredential {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// The running daemon.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the SCIM API listens (the real port when configured with port 0).
+    pub scim_address: SocketAddr,
+    /// Where the admin API listens.
+    pub admin_address: SocketAddr,
+    /// The store the daemon uses.
+    pub store: Store,
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    grace: Duration,
+}
+
+/// Opens the store, binds the listeners and starts serving. Returns once everything is up.
+pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, StartError> {
+    let store = Store::open(&settings.database, clock.clone()).await?;
+    let admin_credential = match &settings.admin.token {
+        Some(token) => token.clone(),
+        None => generated_admin_credential(&settings.server.data_dir)?,
+    };
+    let scim_listener = bind("SCIM API", settings.scim.listen).await?;
+    let admin_listener = bind("admin API", settings.admin.listen).await?;
+    let scim_address = local_address("SCIM API", &scim_listener, settings.scim.listen)?;
+    let admin_address = local_address("admin API", &admin_listener, settings.admin.listen)?;
+
+    let scim_state = Arc::new(ScimState {
+        store: store.clone(),
+        urls: Urls {
+            base: public_url(
+                &settings.scim.public_url,
+                settings.scim.listen,
+                scim_address,
+            ),
+        },
+        base_segments: settings
+            .scim
+            .base_path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        max_body_bytes: settings.scim.max_body_bytes,
+        clock,
+    });
+    let admin_state = Arc::new(AdminState {
+        store: store.clone(),
+        credential_digest: secret::token_digest(admin_credential.expose()),
+        max_body_bytes: settings.scim.max_body_bytes,
+    });
+
+    let shutdown = CancellationToken::new();
+    let scim_server = warp::serve(api::scim_service(scim_state))
+        .incoming(scim_listener)
+        .graceful(shutdown.clone().cancelled_owned())
+        .run();
+    let admin_server = warp::serve(api::admin_service(admin_state))
+        .incoming(admin_listener)
+        .graceful(shutdown.clone().cancelled_owned())
+        .run();
+    let tasks = vec![
+        spawn("scim-http", scim_server),
+        spawn("admin-http", admin_server),
+    ];
+
+    Ok(Running {
+        scim_address,
+        admin_address,
+        store,
+        shutdown,
+        tasks,
+        grace: settings.server.shutdown_grace,
+    })
+}
+
+impl Running {
+    /// Cancelling this token starts the shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the shutdown token is cancelled, then shuts down.
+    pub async fn serve_until_shutdown(self) {
+        self.shutdown.cancelled().await;
+        self.shutdown().await;
+    }
+
+    /// Stops accepting, lets work in flight finish within the grace period, closes the store.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + self.grace;
+        for (name, mut handle) in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut handle).await {
+                Ok(Ok(())) => tracing::debug!(task = name, "task finished"),
+                Ok(Err(e)) => tracing::error!(task = name, error = %e, "task failed"),
+                Err(_) => {
+                    tracing::warn!(task = name, grace = ?self.grace, "task did not finish within the grace period; aborting it");
+                    handle.abort();
+                }
+            }
+        }
+        self.store.close().await;
+    }
+}
+
+/// Spawns a task that logs, under its name, when it starts and stops.
+fn spawn(
+    name: &'static str,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> (&'static str, JoinHandle<()>) {
+    let handle = tokio::spawn(async move {
+        tracing::debug!(task = name, "task started");
+        task.await;
+        tracing::debug!(task = name, "task stopped");
+    });
+    (name, handle)
+}
+
+async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            address,
+            source,
+        })
+}
+
+fn local_address(
+    what: &'static str,
+    listener: &TcpListener,
+    address: SocketAddr,
+) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind {
+        what,
+        address,
+        source,
+    })
+}
+
+/// The configured public URL; when it was derived from a listen address with port 0, the
+/// port actually bound.
+fn public_url(configured: &str, listen: SocketAddr, bound: SocketAddr) -> String {
+    if listen.port() == 0 {
+        configured.replacen(&listen.to_string(), &bound.to_string(), 1)
+    } else {
+        configured.to_owned()
+    }
+}
+
+/// Without a configured admin credential, dirsync keeps a generated one in the data directory,
+/// readable only by its owner, so the admin API works from a fresh start.
+fn generated_admin_credential(data_dir: &Path) -> Result<SecretString, StartError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let path = data_dir.join("admin.token");
+    let failed = |source| StartError::AdminCredential {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(contents) if contents.trim().len() >= 32 => {
+            return Ok(SecretString::new(contents.trim().to_owned()));
+        }
+        Ok(_) => {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the file holds fewer than 32 characters; delete it to have a new credential generated",
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(failed)?;
+    let credential = secret::generate_token();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    writeln!(file, "{}", credential.expose()).map_err(failed)?;
+    tracing::info!(path = %path.display(), "generated the admin API credential");
+    Ok(credential)
+}

@@ -1,0 +1,278 @@
+//! The command line: `serve` runs the daemon; the other commands are one-shot operations on the
+//! same configuration and store. Every failure prints one sentence to stderr and exits with 2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::configuration::{self, Settings};
+use crate::domain::token::{TokenState, parse_lifetime};
+use crate::domain::{ApiToken, IdpKind, TenantName, TokenId};
+use crate::store::Store;
+use crate::{app, signals, telemetry};
+
+/// dirsync: Directory Sync from identity providers over SCIM 2.0.
+#[derive(Debug, Parser)]
+#[command(name = "dirsync", version, about)]
+pub struct Cli {
+    /// Configuration file; settings not in it keep their defaults.
+    #[arg(long, global = true, env = "DIRSYNC_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: the SCIM API and the admin API.
+    Serve,
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig,
+    /// Bring the database schema up to date (serve does this at start too).
+    Migrate,
+    /// Manage tenants (one tenant = one IdP connection).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage a tenant's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Lower-case letters, digits and dashes, e.g. "acme-entra".
+        name: String,
+        /// The identity provider: generic, entra, okta, onelogin or jumpcloud.
+        #[arg(long, default_value = "generic")]
+        idp: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a bearer token; it is printed once and never again.
+    Create {
+        /// The tenant the token acts for.
+        #[arg(long)]
+        tenant: String,
+        /// A label to tell tokens apart.
+        #[arg(long, default_value = "token")]
+        name: String,
+        /// Lifetime, e.g. 90d, 12h; without it the token does not expire.
+        #[arg(long, value_name = "LIFETIME")]
+        expires_in: Option<String>,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token; it stops working at once.
+    Revoke {
+        /// The token's id, from `token list`.
+        id: String,
+    },
+}
+
+/// A failure to report: one sentence for stderr.
+type Failure = String;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match configuration::load(cli.config.as_deref(), None) {
+        Ok(settings) => execute(cli.command, settings).await,
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
+    if matches!(command, Command::Serve) {
+        telemetry::init(&settings.log, None);
+        return serve(settings).await;
+    }
+    telemetry::init(&settings.log, Some("warn"));
+    if matches!(command, Command::CheckConfig) {
+        println!("# the configuration is valid; effective settings (secrets redacted):\n");
+        print!("{}", configuration::render(&settings));
+        return Ok(());
+    }
+    let store = Store::open(&settings.database, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = match command {
+        Command::Migrate => {
+            println!(
+                "the database at {} is up to date",
+                settings.database.url.redacted()
+            );
+            Ok(())
+        }
+        Command::Tenant(command) => tenant(&store, command).await,
+        Command::Token(command) => token(&store, &settings, command).await,
+        Command::Serve | Command::CheckConfig => Ok(()),
+    };
+    store.close().await;
+    result
+}
+
+async fn serve(settings: Settings) -> Result<(), Failure> {
+    let running = app::start(&settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let shutdown = running.shutdown_token();
+    signals::cancel_on_signal(shutdown.clone())
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
+    tracing::info!(
+        url = %settings.scim.public_url,
+        address = %running.scim_address,
+        "SCIM API listening; point your IdP at the url with a tenant's bearer token"
+    );
+    tracing::info!(address = %running.admin_address, "admin API listening");
+    tracing::info!(database = %settings.database.url.redacted(), "store ready");
+    tracing::info!(
+        "to connect an IdP: `dirsync tenant create NAME` then `dirsync token create --tenant NAME`"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    shutdown.cancelled().await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    running.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
+    match command {
+        TenantCommand::Create { name, idp } => {
+            let name = TenantName::parse(&name).map_err(|e| e.to_string())?;
+            let idp: IdpKind = idp
+                .parse()
+                .map_err(|e: crate::domain::DomainError| e.to_string())?;
+            let tenant = store
+                .create_tenant(&name, idp)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "created tenant {} (IdP: {}, id {})",
+                tenant.name, tenant.idp_kind, tenant.id
+            );
+            println!("next: dirsync token create --tenant {}", tenant.name);
+        }
+        TenantCommand::List => {
+            let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+            println!("{:<24} {:<10} {:<21} ID", "NAME", "IDP", "CREATED");
+            for t in tenants {
+                println!(
+                    "{:<24} {:<10} {:<21} {}",
+                    t.name,
+                    t.idp_kind,
+                    t.created_at.format("%Y-%m-%d %H:%M:%SZ"),
+                    t.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(store: &Store, settings: &Settings, command: TokenCommand) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Create {
+            tenant,
+            name,
+            expires_in,
+        } => {
+            let lifetime = expires_in
+                .as_deref()
+                .map(parse_lifetime)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let tenant = store
+                .tenant_by_name(&tenant)
+                .await
+                .map_err(|e| e.to_string())?;
+            let issued = store
+                .create_token(tenant.id, &name, lifetime)
+                .await
+                .map_err(|e| e.to_string())?;
+            let expiry = issued
+                .token
+                .expires_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "never".into());
+            println!(
+                "token {} for tenant {} (expires: {expiry}):\n",
+                issued.token.id, tenant.name
+            );
+            println!("    {}\n", issued.secret.expose());
+            println!("Store it now: it is shown only this once.");
+            println!(
+                "In your IdP, set the SCIM / tenant URL to {}",
+                settings.scim.public_url
+            );
+            println!("and the bearer (secret) token to the value above.");
+        }
+        TokenCommand::List { tenant } => {
+            let tenant = store
+                .tenant_by_name(&tenant)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tokens = store
+                .list_tokens(tenant.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = SystemClock.now();
+            println!(
+                "{:<36}  {:<16} {:<14} {:<8} {:<20} {:<20} LAST USED",
+                "ID", "NAME", "HINT", "STATE", "CREATED", "EXPIRES"
+            );
+            for t in tokens {
+                print_token(&t, t.state(now));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let id: TokenId = id.parse().map_err(|_| {
+                format!("{id:?} is not a token id; `dirsync token list --tenant NAME` shows them")
+            })?;
+            let token = store.revoke_token(id).await.map_err(|e| e.to_string())?;
+            println!("revoked token {} ({})", token.id, token.name);
+        }
+    }
+    Ok(())
+}
+
+fn print_token(token: &ApiToken, state: TokenState) {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    let state = match state {
+        TokenState::Active => "active",
+        TokenState::Expired => "expired",
+        TokenState::Revoked => "revoked",
+    };
+    println!(
+        "{:<36}  {:<16} {:<14} {:<8} {:<20} {:<20} {}",
+        token.id,
+        token.name,
+        format!("{}…", token.hint),
+        state,
+        time(Some(token.created_at)),
+        time(token.expires_at),
+        time(token.last_used_at)
+    );
+}

@@ -1,0 +1,143 @@
+//! Validated, typed configuration. Secrets are redacted in `Debug` and when printed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::secret::SecretString;
+
+/// Everything dirsync was configured with, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Process-wide settings.
+    pub server: ServerSettings,
+    /// The SCIM API.
+    pub scim: ScimSettings,
+    /// The admin API.
+    pub admin: AdminSettings,
+    /// The store.
+    pub database: DatabaseSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSettings {
+    /// Holds the SQLite file and the generated admin credential.
+    pub data_dir: PathBuf,
+    /// How long in-flight requests may run on after a shutdown signal.
+    #[serde(serialize_with = "human_duration")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[scim]`
+#[derive(Debug, Clone, Serialize)]
+pub struct ScimSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Path prefix, starting with `/`, without a trailing `/`.
+    pub base_path: String,
+    /// Absolute URL of `base_path` as clients see it, without a trailing `/`.
+    pub public_url: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: u64,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The configured credential; `None` means dirsync keeps a generated one in the data dir.
+    #[serde(serialize_with = "redacted_option")]
+    pub token: Option<SecretString>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseSettings {
+    /// Where the data lives.
+    pub url: DatabaseUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection.
+    #[serde(serialize_with = "human_duration")]
+    pub connect_timeout: Duration,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSettings {
+    /// An env-filter directive.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stderr goes to the systemd journal, text otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which database to use. The URL's password never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    /// The URL with any password replaced, for logs and `check-config`.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match url::Url::parse(url.expose()) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***redacted***"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "postgres://***redacted***".to_owned(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+fn human_duration<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+}
+
+fn redacted_option<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => serializer.serialize_str(&secret.to_string()),
+        None => serializer.serialize_str("(generated, kept in <data_dir>/admin.token)"),
+    }
+}

@@ -1,0 +1,38 @@
+//! A resource's attributes as the IdP sent them, after the SCIM layer validated and normalised
+//! them: canonical attribute names, extension attributes under their schema URN.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The attributes of a User or Group, minus what the server manages (`id`, `meta`) or derives
+/// (`groups`, `members`). Stored whole, so that what an IdP wrote is what it reads back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Document(Map<String, Value>);
+
+impl Document {
+    /// Wraps attributes the SCIM layer has already validated.
+    pub fn new(attributes: Map<String, Value>) -> Self {
+        Self(attributes)
+    }
+
+    /// The value of a top-level attribute.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The value of a top-level attribute when it is a string.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// All attributes.
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// All attributes, by value.
+    pub fn into_attributes(self) -> Map<String, Value> {
+        self.0
+    }
+}

@@ -1,0 +1,168 @@
+//! Tenants: one tenant is one IdP connection with its own tokens, users and groups.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DomainError, TenantId};
+
+/// A tenant's name: what operators type on the command line. Lower-case letters, digits and
+/// dashes, starting with a letter or digit, at most 63 characters (a DNS label), so it is safe in
+/// URLs, log lines and LDAP DNs alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantName(String);
+
+impl TenantName {
+    /// Checks a proposed tenant name.
+    pub fn parse(name: &str) -> Result<Self, DomainError> {
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let valid_start = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if name.len() > 63 || !valid_chars || !valid_start {
+            return Err(DomainError::Invalid(format!(
+                "tenant name {name:?} is not valid: use 1 to 63 lower-case letters, digits and \
+                 dashes, starting with a letter or digit (for example \"acme-entra\")"
+            )));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+impl TryFrom<String> for TenantName {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TenantName> for String {
+    fn from(value: TenantName) -> Self {
+        value.0
+    }
+}
+
+/// Which identity provider a tenant's connection comes from; it selects that IdP's dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdpKind {
+    /// Any SCIM 2.0 client; RFC-strict.
+    #[default]
+    Generic,
+    /// Microsoft Entra ID.
+    Entra,
+    /// Okta.
+    Okta,
+    /// OneLogin.
+    Onelogin,
+    /// JumpCloud.
+    Jumpcloud,
+}
+
+impl IdpKind {
+    /// Every kind, in the order help texts list them.
+    pub const ALL: [IdpKind; 5] = [
+        IdpKind::Generic,
+        IdpKind::Entra,
+        IdpKind::Okta,
+        IdpKind::Onelogin,
+        IdpKind::Jumpcloud,
+    ];
+
+    /// The kind's name as stored and as typed on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IdpKind::Generic => "generic",
+            IdpKind::Entra => "entra",
+            IdpKind::Okta => "okta",
+            IdpKind::Onelogin => "onelogin",
+            IdpKind::Jumpcloud => "jumpcloud",
+        }
+    }
+}
+
+impl fmt::Display for IdpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for IdpKind {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdpKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                DomainError::Invalid(format!(
+                    "unknown IdP kind {s:?}: expected one of generic, entra, okta, onelogin, jumpcloud"
+                ))
+            })
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    /// Stable identifier.
+    pub id: TenantId,
+    /// Unique, operator-chosen name.
+    pub name: TenantName,
+    /// The IdP this tenant's connection comes from.
+    pub idp_kind: IdpKind,
+    /// When the tenant was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_accept_dns_labels() {
+        for name in ["acme", "acme-entra", "0day", "a"] {
+            assert!(TenantName::parse(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn tenant_names_refuse_spaces_capitals_and_leading_dashes() {
+        for name in [
+            "",
+            "Acme",
+            "acme corp",
+            "-acme",
+            "acme_entra",
+            &"a".repeat(64),
+        ] {
+            assert!(TenantName::parse(name).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn idp_kinds_parse_case_insensitively_and_round_trip() {
+        for kind in IdpKind::ALL {
+            assert_eq!(
+                kind.as_str().to_uppercase().parse::<IdpKind>().ok(),
+                Some(kind)
+            );
+        }
+        assert!("azure".parse::<IdpKind>().is_err());
+    }
+}

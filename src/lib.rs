@@ -1,0 +1,18 @@
+//! dirsync: a Directory Sync daemon. Identity providers push Users and Groups over SCIM 2.0;
+//! dirsync stores them per tenant and reconciles them into downstream directories.
+//!
+//! Layers, and what each may import (README.md, "Architecture"):
+//! `domain` ← `scim` / `store` ← `api` ← `app` ← `cli`/`main`. `configuration`, `clock`,
+//! `secret` and `telemetry` are leaves any layer above `domain` may use.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod configuration;
+pub mod domain;
+pub mod scim;
+pub mod secret;
+pub mod signals;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,11 @@
+//! The SCIM 2.0 wire model (RFC 7643, RFC 7644): schemas, resources, filters, list responses and
+//! errors. Pure: no HTTP, no database.
+
+pub mod error;
+pub mod filter;
+pub mod list;
+pub mod path;
+pub mod resource;
+pub mod schema;
+
+pub use error::{ScimError, ScimType};

@@ -1,0 +1,161 @@
+//! Opening the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+
+use super::{Store, error};
+use crate::clock::SharedClock;
+use crate::configuration::{DatabaseSettings, DatabaseUrl};
+use crate::domain::DomainError;
+
+/// The database behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The database could not be reached or opened.
+    #[error("cannot open the database at {url}: {reason}")]
+    Open {
+        /// Where, password redacted.
+        url: String,
+        /// What the driver said.
+        reason: String,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the database at {url}: {reason}")]
+    Migrate {
+        /// Where, password redacted.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations when several
+/// replicas start at once.
+const MIGRATION_LOCK_KEY: i64 = 0x6469_7273_796e_6301;
+
+/// How long SQLite waits for another process's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the configured database. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(
+        settings: &DatabaseSettings,
+        clock: SharedClock,
+    ) -> Result<Store, ConnectError> {
+        let open_error = |reason: String| ConnectError::Open {
+            url: settings.url.redacted(),
+            reason,
+        };
+        match &settings.url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        open_error(format!("cannot create directory {}: {e}", parent.display()))
+                    })?;
+                }
+                let open = |max_connections: u32| {
+                    let path = path.clone();
+                    // The URL only selects the driver; the path is set below, so no character in
+                    // it needs URL escaping.
+                    let mut options = ConnectOptions::new("sqlite://dirsync.db");
+                    options
+                        .max_connections(max_connections)
+                        .acquire_timeout(settings.connect_timeout)
+                        .sqlx_logging(false)
+                        .map_sqlx_sqlite_opts(move |o| {
+                            o.filename(path.clone())
+                                .create_if_missing(true)
+                                // WAL lets readers run beside the writer; NORMAL sync keeps
+                                // every committed transaction across a process crash (only
+                                // power loss can take the last ones).
+                                .journal_mode(SqliteJournalMode::Wal)
+                                .synchronous(SqliteSynchronous::Normal)
+                                .foreign_keys(true)
+                                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                        });
+                    Database::connect(options)
+                };
+                let writer = open(1).await.map_err(|e| open_error(e.to_string()))?;
+                let reader = open(settings.max_connections)
+                    .await
+                    .map_err(|e| open_error(e.to_string()))?;
+                Ok(Store {
+                    reader,
+                    writer,
+                    backend: Backend::Sqlite,
+                    clock,
+                })
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut options = ConnectOptions::new(url.expose());
+                options
+                    .max_connections(settings.max_connections)
+                    .connect_timeout(settings.connect_timeout)
+                    .acquire_timeout(settings.connect_timeout)
+                    .sqlx_logging(false);
+                let pool = Database::connect(options)
+                    .await
+                    .map_err(|e| open_error(e.to_string()))?;
+                Ok(Store {
+                    reader: pool.clone(),
+                    writer: pool,
+                    backend: Backend::Postgres,
+                    clock,
+                })
+            }
+        }
+    }
+
+    /// Applies pending migrations. Safe to call from several processes at once: on PostgreSQL an
+    /// advisory lock, on SQLite the write lock, lets one migrate while the others wait and then
+    /// find nothing left to do.
+    pub async fn migrate(&self) -> Result<(), DomainError> {
+        let transaction = self.write().await?;
+        if self.backend == Backend::Postgres {
+            transaction
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock($1)",
+                    [MIGRATION_LOCK_KEY.into()],
+                ))
+                .await
+                .map_err(error::classify)?;
+        }
+        Migrator::up(&transaction, None)
+            .await
+            .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// Opens the database and migrates it: what every command that uses the store does first.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        clock: SharedClock,
+    ) -> Result<Store, ConnectError> {
+        let store = Self::connect(settings, clock).await?;
+        store.migrate().await.map_err(|e| ConnectError::Migrate {
+            url: settings.url.redacted(),
+            reason: e.to_string(),
+        })?;
+        Ok(store)
+    }
+
+    /// The pool that serves reads.
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+}

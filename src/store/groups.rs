@@ -1,0 +1,323 @@
+//! Groups and their membership changes. Members live in their own rows (see `members`).
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+
+use super::change_log::Change;
+use super::entity::groups;
+use super::users::check_version;
+use super::{Store, error, query};
+use crate::domain::change::{ChangeOp, ResourceKind};
+use crate::domain::filter::Filter;
+use crate::domain::{
+    Actor, Document, DomainError, Group, GroupData, GroupId, MemberRef, MemberValue, Page,
+    PageRequest, ResourceMeta, TenantId,
+};
+
+/// How a write changes a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembersChange {
+    /// Leave them as they are.
+    Keep,
+    /// Make them exactly these (PUT, or PATCH replace of `members`).
+    Replace(Vec<MemberValue>),
+    /// Add these and remove those; members named in neither stay.
+    Delta {
+        /// Members to add; present ones are left alone.
+        add: Vec<MemberValue>,
+        /// Members to remove; absent ones are ignored.
+        remove: Vec<MemberValue>,
+    },
+    /// Remove every member.
+    Clear,
+}
+
+impl Store {
+    /// Stores a new group with its initial members. Member ids that are not users or groups of
+    /// the tenant are skipped and recorded in the change log.
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        data: GroupData,
+        members: Vec<MemberValue>,
+    ) -> Result<Group, DomainError> {
+        let now = self.clock.now();
+        let id = GroupId::new();
+        let mut model = groups::ActiveModel {
+            id: Set(id.as_uuid()),
+            tenant_id: Set(actor.tenant_id.as_uuid()),
+            version: Set(1),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        set_data(&mut model, &data, now)?;
+        let transaction = self.write().await?;
+        let model = model.insert(&transaction).await.map_err(error::classify)?;
+        self.record_change(
+            &transaction,
+            actor,
+            group_change(id, ChangeOp::Create, None),
+        )
+        .await?;
+        self.apply_members(&transaction, actor, id, MembersChange::Replace(members))
+            .await?;
+        let members = self.member_rows(&transaction, id).await?;
+        transaction.commit().await.map_err(error::classify)?;
+        group_from_model(model, Some(members))
+    }
+
+    /// The group with that id in the tenant, with its members when `with_members`.
+    pub async fn get_group(
+        &self,
+        tenant_id: TenantId,
+        id: GroupId,
+        with_members: bool,
+    ) -> Result<Group, DomainError> {
+        let model = find_group(self.reader(), tenant_id, id, false).await?;
+        let members = match with_members {
+            true => Some(self.member_rows(self.reader(), id).await?),
+            false => None,
+        };
+        group_from_model(model, members)
+    }
+
+    /// One page of the tenant's groups matching `filter`, in creation order.
+    pub async fn list_groups(
+        &self,
+        tenant_id: TenantId,
+        filter: Option<&Filter>,
+        page: PageRequest,
+        with_members: bool,
+    ) -> Result<Page<Group>, DomainError> {
+        let mut select =
+            groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
+        if let Some(filter) = filter {
+            select = select.filter(query::group_condition(filter)?);
+        }
+        let total = select
+            .clone()
+            .count(self.reader())
+            .await
+            .map_err(error::classify)?;
+        let models = if page.count == 0 {
+            Vec::new()
+        } else {
+            select
+                .order_by_asc(groups::Column::Id)
+                .offset(page.offset())
+                .limit(page.count)
+                .all(self.reader())
+                .await
+                .map_err(error::classify)?
+        };
+        let mut items = Vec::with_capacity(models.len());
+        for model in models {
+            let members = match with_members {
+                true => Some(
+                    self.member_rows(self.reader(), GroupId::from_uuid(model.id))
+                        .await?,
+                ),
+                false => None,
+            };
+            items.push(group_from_model(model, members)?);
+        }
+        Ok(Page {
+            items,
+            total,
+            start_index: page.start_index,
+        })
+    }
+
+    /// Changes a group in one transaction: `change` computes the new data from the current group
+    /// (members not loaded), then `members` is applied as row deltas. The version goes up by one.
+    pub async fn update_group<E>(
+        &self,
+        actor: &Actor,
+        id: GroupId,
+        expected_version: Option<i64>,
+        change: impl FnOnce(&Group) -> Result<(GroupData, MembersChange), E>,
+    ) -> Result<Group, E>
+    where
+        E: From<DomainError>,
+    {
+        let transaction = self.write().await?;
+        let current = group_from_model(
+            find_group(&transaction, actor.tenant_id, id, true).await?,
+            None,
+        )?;
+        check_version(current.meta.version, expected_version)?;
+        let (data, members) = change(&current)?;
+        let now = self.clock.now();
+        let mut model = groups::ActiveModel {
+            id: Set(id.as_uuid()),
+            version: Set(current.meta.version + 1),
+            ..Default::default()
+        };
+        set_data(&mut model, &data, now)?;
+        let model = model.update(&transaction).await.map_err(error::classify)?;
+        self.record_change(
+            &transaction,
+            actor,
+            group_change(id, ChangeOp::Update, None),
+        )
+        .await?;
+        self.apply_members(&transaction, actor, id, members).await?;
+        let members = self.member_rows(&transaction, id).await?;
+        transaction.commit().await.map_err(error::classify)?;
+        Ok(group_from_model(model, Some(members))?)
+    }
+
+    /// Deletes a group; its membership rows (as a group and as a member) go with it.
+    pub async fn delete_group(
+        &self,
+        actor: &Actor,
+        id: GroupId,
+        expected_version: Option<i64>,
+    ) -> Result<(), DomainError> {
+        let transaction = self.write().await?;
+        let current = find_group(&transaction, actor.tenant_id, id, true).await?;
+        check_version(current.version, expected_version)?;
+        groups::Entity::delete_by_id(id.as_uuid())
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        self.record_change(
+            &transaction,
+            actor,
+            group_change(id, ChangeOp::Delete, None),
+        )
+        .await?;
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// Applies a members change as row deltas and records it. Unknown member ids are skipped
+    /// and recorded, and the rest applies.
+    async fn apply_members(
+        &self,
+        transaction: &DatabaseTransaction,
+        actor: &Actor,
+        id: GroupId,
+        change: MembersChange,
+    ) -> Result<(), DomainError> {
+        let tenant = actor.tenant_id;
+        let (added, removed, unknown) = match change {
+            MembersChange::Keep => return Ok(()),
+            MembersChange::Clear => (
+                0,
+                self.remove_all_member_rows(transaction, id).await?,
+                Vec::new(),
+            ),
+            MembersChange::Replace(values) => {
+                let wanted = self.resolve_members(transaction, tenant, &values).await?;
+                let stale: Vec<MemberRef> = self
+                    .member_rows(transaction, id)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.member)
+                    .filter(|m| !wanted.found.contains(m))
+                    .collect();
+                let removed = self.remove_member_rows(transaction, id, &stale).await?;
+                let added = self
+                    .add_member_rows(transaction, tenant, id, &wanted.found)
+                    .await?;
+                (added, removed, wanted.unknown)
+            }
+            MembersChange::Delta { add, remove } => {
+                let to_remove = self.resolve_members(transaction, tenant, &remove).await?;
+                let removed = self
+                    .remove_member_rows(transaction, id, &to_remove.found)
+                    .await?;
+                let to_add = self.resolve_members(transaction, tenant, &add).await?;
+                let added = self
+                    .add_member_rows(transaction, tenant, id, &to_add.found)
+                    .await?;
+                (added, removed, to_add.unknown)
+            }
+        };
+        if added + removed > 0 {
+            let detail = json!({"added": added, "removed": removed});
+            self.record_change(
+                transaction,
+                actor,
+                group_change(id, ChangeOp::Membership, Some(detail)),
+            )
+            .await?;
+        }
+        if !unknown.is_empty() {
+            tracing::info!(group = %id, skipped = unknown.len(), "skipped members that are not users or groups of this tenant");
+            let detail = json!({"unknown_members": unknown});
+            self.record_change(
+                transaction,
+                actor,
+                group_change(id, ChangeOp::MembersSkipped, Some(detail)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn find_group(
+    connection: &impl ConnectionTrait,
+    tenant_id: TenantId,
+    id: GroupId,
+    lock: bool,
+) -> Result<groups::Model, DomainError> {
+    let mut select = groups::Entity::find_by_id(id.as_uuid())
+        .filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
+    if lock {
+        select = select.lock_exclusive();
+    }
+    select
+        .one(connection)
+        .await
+        .map_err(error::classify)?
+        .ok_or_else(|| DomainError::not_found("Group", id))
+}
+
+fn group_change(id: GroupId, op: ChangeOp, detail: Option<serde_json::Value>) -> Change {
+    Change {
+        kind: ResourceKind::Group,
+        resource_id: Some(id.as_uuid()),
+        op,
+        detail,
+    }
+}
+
+fn set_data(
+    model: &mut groups::ActiveModel,
+    data: &GroupData,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    model.display_name = Set(data.display_name().to_owned());
+    model.display_name_key = Set(data.display_name().to_lowercase());
+    model.external_id = Set(data.external_id().map(str::to_owned));
+    model.resource =
+        Set(serde_json::to_value(data.document())
+            .map_err(|e| DomainError::Internal(e.to_string()))?);
+    model.updated_at = Set(now);
+    Ok(())
+}
+
+fn group_from_model(
+    model: groups::Model,
+    members: Option<Vec<crate::domain::Member>>,
+) -> Result<Group, DomainError> {
+    let document: Document = serde_json::from_value(model.resource).map_err(|e| {
+        DomainError::Internal(format!("stored group {} is unreadable: {e}", model.id))
+    })?;
+    Ok(Group {
+        id: GroupId::from_uuid(model.id),
+        tenant_id: TenantId::from_uuid(model.tenant_id),
+        meta: ResourceMeta {
+            created: model.created_at,
+            last_modified: model.updated_at,
+            version: model.version,
+        },
+        data: GroupData::from_document(document)?,
+        members,
+    })
+}

@@ -1,0 +1,258 @@
+//! Users: create, read, list with a filter, update, delete. Each write is one transaction with its
+//! change-log row.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use super::change_log::Change;
+use super::entity::{group_members, groups, users};
+use super::{Store, error, query};
+use crate::domain::change::{ChangeOp, ResourceKind};
+use crate::domain::filter::Filter;
+use crate::domain::{
+    Actor, Document, DomainError, Page, PageRequest, ResourceMeta, TenantId, User, UserData, UserId,
+};
+
+impl Store {
+    /// Stores a new user. A userName already taken in the tenant (compared case-insensitively)
+    /// is a conflict.
+    pub async fn create_user(&self, actor: &Actor, data: UserData) -> Result<User, DomainError> {
+        let now = self.clock.now();
+        let id = UserId::new();
+        let mut model = users::ActiveModel {
+            id: Set(id.as_uuid()),
+            tenant_id: Set(actor.tenant_id.as_uuid()),
+            version: Set(1),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        set_data(&mut model, &data, now)?;
+        let transaction = self.write().await?;
+        let model = model
+            .insert(&transaction)
+            .await
+            .map_err(|e| user_name_conflict(e, &data))?;
+        self.record_change(&transaction, actor, user_change(id, ChangeOp::Create))
+            .await?;
+        transaction.commit().await.map_err(error::classify)?;
+        user_from_model(model, Vec::new())
+    }
+
+    /// The user with that id in the tenant.
+    pub async fn get_user(&self, tenant_id: TenantId, id: UserId) -> Result<User, DomainError> {
+        self.find_user(self.reader(), tenant_id, id, false).await
+    }
+
+    /// Reads a user; with `lock`, on PostgreSQL the row stays locked until the transaction ends
+    /// (SQLite's single writer needs no row lock).
+    async fn find_user(
+        &self,
+        connection: &impl ConnectionTrait,
+        tenant_id: TenantId,
+        id: UserId,
+        lock: bool,
+    ) -> Result<User, DomainError> {
+        let mut select = users::Entity::find_by_id(id.as_uuid())
+            .filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
+        if lock {
+            select = select.lock_exclusive();
+        }
+        let model = select
+            .one(connection)
+            .await
+            .map_err(error::classify)?
+            .ok_or_else(|| DomainError::not_found("User", id))?;
+        let mut groups = self.groups_of_users(connection, &[id]).await?;
+        user_from_model(model, groups.remove(&id).unwrap_or_default())
+    }
+
+    /// One page of the tenant's users matching `filter`, in creation order. The filter is
+    /// answered by the database.
+    pub async fn list_users(
+        &self,
+        tenant_id: TenantId,
+        filter: Option<&Filter>,
+        page: PageRequest,
+    ) -> Result<Page<User>, DomainError> {
+        let mut select =
+            users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
+        if let Some(filter) = filter {
+            select = select.filter(query::user_condition(filter)?);
+        }
+        let total = select
+            .clone()
+            .count(self.reader())
+            .await
+            .map_err(error::classify)?;
+        let models = if page.count == 0 {
+            Vec::new()
+        } else {
+            select
+                .order_by_asc(users::Column::Id)
+                .offset(page.offset())
+                .limit(page.count)
+                .all(self.reader())
+                .await
+                .map_err(error::classify)?
+        };
+        let ids: Vec<UserId> = models.iter().map(|m| UserId::from_uuid(m.id)).collect();
+        let mut groups = self.groups_of_users(self.reader(), &ids).await?;
+        let items = models
+            .into_iter()
+            .map(|model| {
+                let user_groups = groups
+                    .remove(&UserId::from_uuid(model.id))
+                    .unwrap_or_default();
+                user_from_model(model, user_groups)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            start_index: page.start_index,
+        })
+    }
+
+    /// Changes a user in one transaction: reads the current user (locked against concurrent
+    /// writers), checks the expected version, lets `change` compute the new data, and stores it
+    /// with the version bumped. An error from `change` leaves the user untouched.
+    pub async fn update_user<E>(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: Option<i64>,
+        change: impl FnOnce(&User) -> Result<UserData, E>,
+    ) -> Result<User, E>
+    where
+        E: From<DomainError>,
+    {
+        let transaction = self.write().await?;
+        let current = self
+            .find_user(&transaction, actor.tenant_id, id, true)
+            .await?;
+        check_version(current.meta.version, expected_version)?;
+        let data = change(&current)?;
+        let now = self.clock.now();
+        let mut model = users::ActiveModel {
+            id: Set(id.as_uuid()),
+            version: Set(current.meta.version + 1),
+            ..Default::default()
+        };
+        set_data(&mut model, &data, now)?;
+        let model = model
+            .update(&transaction)
+            .await
+            .map_err(|e| user_name_conflict(e, &data))?;
+        self.record_change(&transaction, actor, user_change(id, ChangeOp::Update))
+            .await?;
+        transaction.commit().await.map_err(error::classify)?;
+        Ok(user_from_model(model, current.groups)?)
+    }
+
+    /// Deletes a user and, through the foreign key, its memberships; the groups it was in get a
+    /// new version because their member lists changed.
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected_version: Option<i64>,
+    ) -> Result<(), DomainError> {
+        let transaction = self.write().await?;
+        let current = self
+            .find_user(&transaction, actor.tenant_id, id, true)
+            .await?;
+        check_version(current.meta.version, expected_version)?;
+        let member_of = sea_orm::sea_query::Query::select()
+            .column(group_members::Column::GroupId)
+            .from(group_members::Entity)
+            .and_where(group_members::Column::UserId.eq(id.as_uuid()))
+            .to_owned();
+        groups::Entity::update_many()
+            .col_expr(
+                groups::Column::Version,
+                Expr::col(groups::Column::Version).add(1),
+            )
+            .col_expr(groups::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(groups::Column::Id.in_subquery(member_of))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        users::Entity::delete_by_id(id.as_uuid())
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        self.record_change(&transaction, actor, user_change(id, ChangeOp::Delete))
+            .await?;
+        transaction.commit().await.map_err(error::classify)
+    }
+}
+
+pub(crate) fn check_version(current: i64, expected: Option<i64>) -> Result<(), DomainError> {
+    match expected {
+        Some(expected) if expected != current => Err(DomainError::VersionMismatch(format!(
+            "the resource is at version {current}, not {expected}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn user_change(id: UserId, op: ChangeOp) -> Change {
+    Change {
+        kind: ResourceKind::User,
+        resource_id: Some(id.as_uuid()),
+        op,
+        detail: None,
+    }
+}
+
+fn set_data(
+    model: &mut users::ActiveModel,
+    data: &UserData,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DomainError> {
+    model.user_name = Set(data.user_name().as_str().to_owned());
+    model.user_name_key = Set(data.user_name().key());
+    model.external_id = Set(data.external_id().map(str::to_owned));
+    model.active = Set(data.active());
+    model.display_name = Set(data.display_name().map(str::to_owned));
+    model.display_name_key = Set(data.display_name().map(str::to_lowercase));
+    model.primary_email = Set(data.primary_email().map(str::to_owned));
+    model.resource =
+        Set(serde_json::to_value(data.document())
+            .map_err(|e| DomainError::Internal(e.to_string()))?);
+    model.updated_at = Set(now);
+    Ok(())
+}
+
+fn user_name_conflict(error: sea_orm::DbErr, data: &UserData) -> DomainError {
+    match error::classify(error) {
+        DomainError::Conflict(_) => DomainError::Conflict(format!(
+            "userName {:?} is already taken in this tenant",
+            data.user_name().as_str()
+        )),
+        other => other,
+    }
+}
+
+fn user_from_model(
+    model: users::Model,
+    groups: Vec<crate::domain::UserGroup>,
+) -> Result<User, DomainError> {
+    let document: Document = serde_json::from_value(model.resource).map_err(|e| {
+        DomainError::Internal(format!("stored user {} is unreadable: {e}", model.id))
+    })?;
+    Ok(User {
+        id: UserId::from_uuid(model.id),
+        tenant_id: TenantId::from_uuid(model.tenant_id),
+        meta: ResourceMeta {
+            created: model.created_at,
+            last_modified: model.updated_at,
+            version: model.version,
+        },
+        data: UserData::from_document(document)?,
+        groups,
+    })
+}
