@@ -91,7 +91,7 @@ fn compare(
     match (column, op) {
         (Column::Id(expr), CompareOp::Eq) => Ok(match Uuid::parse_str(&text(value)?) {
             Ok(id) => expr.eq(id),
-            Err(_) => Expr::value(false).into(),
+            Err(_) => Expr::value(false),
         }),
         (Column::Exact(expr), CompareOp::Eq) => Ok(expr.eq(text(value)?)),
         (Column::Folded(expr), CompareOp::Eq) => Ok(expr.eq(text(value)?.to_lowercase())),

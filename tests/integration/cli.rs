@@ -1,0 +1,245 @@
+//! The `dirsync` binary as an operator uses it: one-shot commands, their errors and exit codes,
+//! and `serve` stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::user_body;
+
+fn dirsync(data_dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .args(args)
+        .env("DIRSYNC__SERVER__DATA_DIR", data_dir)
+        .env("DIRSYNC__LOG__FORMAT", "text")
+        .envs(env.iter().copied())
+        .output()
+        .expect("dirsync runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[
+            (
+                "DIRSYNC__DATABASE__URL",
+                "postgres://dirsync:pg-password-1@db.internal/dirsync",
+            ),
+            (
+                "DIRSYNC__ADMIN__TOKEN",
+                "admin-credential-that-is-long-enough-0123",
+            ),
+        ],
+        &["check-config"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[scim]") && stdout.contains("base_path = \"/api/scim/v2\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("db.internal"));
+    assert!(
+        !stdout.contains("pg-password-1") && !stdout.contains("admin-credential-that"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_configuration_value_exits_2_with_a_sentence_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[("DIRSYNC__SCIM__LISTEN", "everywhere")],
+        &["check-config"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("scim.listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dirsync.toml");
+    std::fs::write(&file, "[database]\nurll = \"x\"\n").unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[],
+        &["--config", file.to_str().unwrap(), "serve"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("urll"), "{}", text(&out.stderr));
+    let missing = dirsync(
+        dir.path(),
+        &[("DIRSYNC_CONFIG", "/nonexistent.toml")],
+        &["check-config"],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent.toml"));
+}
+
+#[test]
+fn tenant_and_token_commands_report_bad_input_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 5] = [
+        &["token", "create", "--tenant", "nope"],
+        &["tenant", "create", "Bad Name"],
+        &["tenant", "create", "ok", "--idp", "azure"],
+        &["token", "revoke", "not-an-id"],
+        &["token", "list", "--tenant", "nope"],
+    ];
+    for args in cases {
+        let out = dirsync(dir.path(), &[], args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.trim().lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = dirsync(dir.path(), &[], &["tenant", "list"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "only the header: nothing was created"
+    );
+}
+
+#[test]
+fn an_unreachable_database_exits_2_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[
+            (
+                "DIRSYNC__DATABASE__URL",
+                "postgres://postgres@127.0.0.1:1/dirsync",
+            ),
+            ("DIRSYNC__DATABASE__CONNECT_TIMEOUT", "2s"),
+        ],
+        &["tenant", "list"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot open the database at postgres://postgres@127.0.0.1:1/dirsync"),
+        "{stderr}"
+    );
+}
+
+/// The README's walk-through: create a tenant and a token on the command line, start the
+/// daemon, create and read a user with the token, stop it with SIGTERM.
+#[tokio::test]
+async fn the_operator_flow_works_from_the_command_line_and_serve_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[],
+        &["tenant", "create", "acme", "--idp", "okta"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = dirsync(
+        dir.path(),
+        &[],
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "okta",
+            "--expires-in",
+            "90d",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("dirsync_"))
+        .expect("the token is printed")
+        .to_owned();
+    let listed = text(&dirsync(dir.path(), &[], &["token", "list", "--tenant", "acme"]).stdout);
+    assert!(
+        listed.contains("okta") && listed.contains("active") && !listed.contains(&token[8..]),
+        "{listed}"
+    );
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .arg("serve")
+        .env("DIRSYNC__SERVER__DATA_DIR", dir.path())
+        .env("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0")
+        .env("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0")
+        .env("DIRSYNC__LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    let started = Instant::now();
+    let address = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not report its address"
+        );
+        let line = lines.next().expect("serve is running").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("SCIM API listening"))
+        {
+            break event["address"].as_str().unwrap().to_owned();
+        }
+    };
+    assert!(
+        dir.path().join("admin.token").exists(),
+        "the admin credential was generated"
+    );
+
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}/api/scim/v2");
+    let created = client
+        .post(format!("{base}/Users"))
+        .bearer_auth(&token)
+        .json(&user_body("cli@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = crate::support::id_of(created).await;
+    let read = client
+        .get(format!("{base}/Users/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let exited = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            exited.elapsed() < Duration::from_secs(10),
+            "serve did not exit on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}

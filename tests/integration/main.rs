@@ -1,0 +1,15 @@
+//! dirsync's integration tests: one binary; every test starts its own daemon on port 0 with its
+//! own database, on SQLite and on PostgreSQL (see `support`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod admin_api;
+mod authentication;
+mod cli;
+mod groups;
+mod health_and_shutdown;
+mod request_limits;
+mod tenant_isolation;
+mod users;
