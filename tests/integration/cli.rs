@@ -243,3 +243,63 @@ async fn the_operator_flow_works_from_the_command_line_and_serve_exits_0_on_sigt
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn migrate_creates_a_wal_mode_sqlite_database_with_foreign_keys_and_is_idempotent() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = dirsync(dir.path(), &[], &["migrate"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("is up to date"));
+    }
+    let db = Database::connect(format!("sqlite://{}/dirsync.db", dir.path().display()))
+        .await
+        .unwrap();
+    let pragma = |sql: &'static str| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<String>(0)
+                .unwrap_or_else(|_| row.try_get_by_index::<i64>(0).unwrap().to_string())
+        }
+    };
+    assert_eq!(pragma("PRAGMA journal_mode").await, "wal");
+    let tables = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        ))
+        .await
+        .unwrap();
+    let tables: Vec<String> = tables
+        .iter()
+        .map(|r| r.try_get_by_index(0).unwrap())
+        .collect();
+    for table in [
+        "api_tokens",
+        "change_log",
+        "group_members",
+        "groups",
+        "sync_runs",
+        "tenants",
+        "users",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing from {tables:?}"
+        );
+    }
+    // A membership row cannot point at a user that does not exist: the foreign key holds.
+    let orphan = db
+        .execute_unprepared(
+            "PRAGMA foreign_keys = ON; INSERT INTO group_members (tenant_id, group_id, user_id, created_at) \
+             VALUES (x'00', x'01', x'02', '2026-01-01T00:00:00Z')",
+        )
+        .await;
+    assert!(orphan.is_err(), "an orphan membership was accepted");
+}
