@@ -51,6 +51,93 @@ pub struct Member {
     pub display: Option<String>,
 }
 
+/// How a write changes a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembersChange {
+    /// Leave them as they are.
+    Keep,
+    /// Make them exactly these (PUT, or PATCH replace of `members`).
+    Replace(Vec<MemberValue>),
+    /// Add these and remove those; members named in neither stay.
+    Delta {
+        /// Members to add; present ones are left alone.
+        add: Vec<MemberValue>,
+        /// Members to remove; absent ones are ignored.
+        remove: Vec<MemberValue>,
+    },
+    /// Remove every member.
+    Clear,
+}
+
+impl MembersChange {
+    /// This change followed by adding `values`.
+    pub fn then_add(self, values: Vec<MemberValue>) -> Self {
+        match self {
+            MembersChange::Keep => MembersChange::Delta {
+                add: dedup(values),
+                remove: Vec::new(),
+            },
+            MembersChange::Delta { add, remove } => MembersChange::Delta {
+                remove: without(remove, &values),
+                add: union(add, values),
+            },
+            MembersChange::Replace(list) => MembersChange::Replace(union(list, values)),
+            MembersChange::Clear => MembersChange::Replace(dedup(values)),
+        }
+    }
+
+    /// This change followed by removing `values`.
+    pub fn then_remove(self, values: Vec<MemberValue>) -> Self {
+        match self {
+            MembersChange::Keep => MembersChange::Delta {
+                add: Vec::new(),
+                remove: dedup(values),
+            },
+            MembersChange::Delta { add, remove } => MembersChange::Delta {
+                add: without(add, &values),
+                remove: union(remove, values),
+            },
+            MembersChange::Replace(list) => MembersChange::Replace(without(list, &values)),
+            MembersChange::Clear => MembersChange::Clear,
+        }
+    }
+
+    /// This change followed by making the members exactly `values`: the earlier change no
+    /// longer matters.
+    pub fn then_replace(self, values: Vec<MemberValue>) -> Self {
+        match values.is_empty() {
+            true => MembersChange::Clear,
+            false => MembersChange::Replace(dedup(values)),
+        }
+    }
+}
+
+impl MemberValue {
+    /// Member ids are UUIDs: compare them without regard to case or surrounding space.
+    fn same_member(&self, other: &MemberValue) -> bool {
+        self.value.trim().eq_ignore_ascii_case(other.value.trim())
+    }
+}
+
+fn dedup(values: Vec<MemberValue>) -> Vec<MemberValue> {
+    union(Vec::new(), values)
+}
+
+fn union(mut list: Vec<MemberValue>, more: Vec<MemberValue>) -> Vec<MemberValue> {
+    for value in more {
+        if !list.iter().any(|v| v.same_member(&value)) {
+            list.push(value);
+        }
+    }
+    list
+}
+
+fn without(list: Vec<MemberValue>, gone: &[MemberValue]) -> Vec<MemberValue> {
+    list.into_iter()
+        .filter(|v| !gone.iter().any(|g| g.same_member(v)))
+        .collect()
+}
+
 /// What a client writes of a group, minus its members (those are rows of their own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupData {
@@ -107,6 +194,50 @@ pub struct Group {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn members(ids: &[&str]) -> Vec<MemberValue> {
+        ids.iter()
+            .map(|id| MemberValue {
+                value: id.to_string(),
+                kind: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn member_changes_compose_in_request_order() {
+        let change = MembersChange::Keep
+            .then_add(members(&["a", "b"]))
+            .then_remove(members(&["b", "c"]))
+            .then_add(members(&["c"]));
+        assert_eq!(
+            change,
+            MembersChange::Delta {
+                add: members(&["a", "c"]),
+                remove: members(&["b"]),
+            }
+        );
+    }
+
+    #[test]
+    fn a_replace_wipes_earlier_changes_and_later_ones_edit_the_list() {
+        let change = MembersChange::Keep
+            .then_remove(members(&["x"]))
+            .then_replace(members(&["a", "A", "b"]))
+            .then_remove(members(&["b"]))
+            .then_add(members(&["c"]));
+        assert_eq!(change, MembersChange::Replace(members(&["a", "c"])));
+        assert_eq!(
+            MembersChange::Keep
+                .then_add(members(&["a"]))
+                .then_replace(vec![]),
+            MembersChange::Clear
+        );
+        assert_eq!(
+            MembersChange::Clear.then_add(members(&["a"])),
+            MembersChange::Replace(members(&["a"]))
+        );
+    }
 
     #[test]
     fn a_group_needs_a_display_name() {

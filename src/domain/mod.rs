@@ -16,7 +16,7 @@ pub mod user;
 
 pub use document::Document;
 pub use error::DomainError;
-pub use group::{Group, GroupData, Member, MemberKind, MemberRef, MemberValue};
+pub use group::{Group, GroupData, Member, MemberKind, MemberRef, MemberValue, MembersChange};
 pub use ids::{GroupId, TenantId, TokenId, UserId};
 pub use page::{Page, PageRequest};
 pub use tenant::{IdpKind, Tenant, TenantName};

@@ -116,7 +116,7 @@ pub fn resolve_filter(raw: &RawFilter, resource: &ResourceType) -> Result<Filter
 }
 
 /// Resolves the inner filter of a value path: its names are sub-attributes of `parent`.
-fn resolve_within(raw: &RawFilter, parent: Resolved) -> Result<Filter, ScimError> {
+pub(crate) fn resolve_within(raw: &RawFilter, parent: Resolved) -> Result<Filter, ScimError> {
     let sub = |path: &RawPath| -> Result<AttrRef, ScimError> {
         let found = (path.uri.is_none() && path.sub.is_none())
             .then(|| parent.attribute.sub_attribute(&path.attr))

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+use super::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE};
+use super::validate::canonicalize;
 use crate::domain::{
     Document, DomainError, Group, GroupData, MemberKind, MemberRef, MemberValue, ResourceMeta,
     User, UserData,
@@ -69,15 +70,7 @@ pub fn parse_user(body: Value) -> Result<UserData, ScimError> {
     for key in SERVER_MANAGED.iter().chain(&["groups", "password"]) {
         attributes.retain(|name, _| !name.eq_ignore_ascii_case(key));
     }
-    match attributes.get("userName") {
-        Some(Value::String(_)) | None => {}
-        Some(other) => {
-            return Err(ScimError::invalid_value(format!(
-                "userName must be a string, not {}",
-                json_kind(other)
-            )));
-        }
-    }
+    let attributes = canonicalize(&USER_TYPE, attributes)?;
     UserData::from_document(Document::new(attributes)).map_err(invalid)
 }
 
@@ -95,6 +88,7 @@ pub fn parse_group(body: Value) -> Result<(GroupData, Vec<MemberValue>), ScimErr
         None | Some(Value::Null) => Vec::new(),
         Some(value) => parse_members(value)?,
     };
+    let attributes = canonicalize(&GROUP_TYPE, attributes)?;
     Ok((
         GroupData::from_document(Document::new(attributes)).map_err(invalid)?,
         members,

@@ -13,27 +13,9 @@ use super::{Store, error, query};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::filter::Filter;
 use crate::domain::{
-    Actor, Document, DomainError, Group, GroupData, GroupId, MemberRef, MemberValue, Page,
-    PageRequest, ResourceMeta, TenantId,
+    Actor, Document, DomainError, Group, GroupData, GroupId, MemberRef, MemberValue, MembersChange,
+    Page, PageRequest, ResourceMeta, TenantId,
 };
-
-/// How a write changes a group's members.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MembersChange {
-    /// Leave them as they are.
-    Keep,
-    /// Make them exactly these (PUT, or PATCH replace of `members`).
-    Replace(Vec<MemberValue>),
-    /// Add these and remove those; members named in neither stay.
-    Delta {
-        /// Members to add; present ones are left alone.
-        add: Vec<MemberValue>,
-        /// Members to remove; absent ones are ignored.
-        remove: Vec<MemberValue>,
-    },
-    /// Remove every member.
-    Clear,
-}
 
 impl Store {
     /// Stores a new group with its initial members. Member ids that are not users or groups of

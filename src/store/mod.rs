@@ -23,7 +23,6 @@ use sea_orm::{
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 pub use connect::{Backend, ConnectError};
-pub use groups::MembersChange;
 pub use members::MemberResolution;
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 

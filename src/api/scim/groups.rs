@@ -6,11 +6,11 @@ use warp::reply::Response;
 use super::super::error::ApiError;
 use super::super::reply;
 use super::context::ScimContext;
+use crate::domain::MembersChange;
 use crate::domain::{DomainError, GroupId};
 use crate::scim::path::parse_filter;
 use crate::scim::resource::{parse_group, render_group};
 use crate::scim::schema::GROUP_TYPE;
-use crate::store::MembersChange;
 
 fn group_id(id: &str) -> Result<GroupId, ApiError> {
     id.parse()

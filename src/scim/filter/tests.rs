@@ -158,3 +158,119 @@ fn nesting_and_length_are_bounded() {
     let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LENGTH));
     assert!(error(&long).contains("longer than"));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Prints a filter in the RFC 7644 syntax, fully parenthesised.
+    fn print(filter: &RawFilter) -> String {
+        let path = |p: &RawPath| {
+            let mut out = String::new();
+            if let Some(uri) = &p.uri {
+                out.push_str(uri);
+                out.push(':');
+            }
+            out.push_str(&p.attr);
+            if let Some(sub) = &p.sub {
+                out.push('.');
+                out.push_str(sub);
+            }
+            out
+        };
+        match filter {
+            RawFilter::And(a, b) => format!("({}) and ({})", print(a), print(b)),
+            RawFilter::Or(a, b) => format!("({}) or ({})", print(a), print(b)),
+            RawFilter::Not(inner) => format!("not ({})", print(inner)),
+            RawFilter::Present(p) => format!("{} pr", path(p)),
+            RawFilter::Compare(p, op, value) => {
+                let op = format!("{op:?}").to_lowercase();
+                let value = match value {
+                    CompValue::Str(s) => serde_json::to_string(s).unwrap_or_default(),
+                    CompValue::Bool(b) => b.to_string(),
+                    CompValue::Number(n) => n.to_string(),
+                    CompValue::Null => "null".into(),
+                };
+                format!("{} {op} {value}", path(p))
+            }
+            RawFilter::ValuePath(p, inner) => format!("{}[{}]", path(p), print(inner)),
+        }
+    }
+
+    fn raw_path() -> impl Strategy<Value = RawPath> {
+        (
+            proptest::option::of(Just(
+                "urn:ietf:params:scim:schemas:core:2.0:User".to_owned(),
+            )),
+            "[a-zA-Z][a-zA-Z0-9_-]{0,8}",
+            proptest::option::of("[a-zA-Z][a-zA-Z0-9]{0,6}"),
+        )
+            .prop_filter("not a keyword", |(_, attr, _)| {
+                !["and", "or", "not"].contains(&attr.to_lowercase().as_str())
+            })
+            .prop_map(|(uri, attr, sub)| RawPath { uri, attr, sub })
+    }
+
+    fn comparison() -> impl Strategy<Value = RawFilter> {
+        let op = prop_oneof![
+            Just(CompareOp::Eq),
+            Just(CompareOp::Ne),
+            Just(CompareOp::Co),
+            Just(CompareOp::Sw),
+            Just(CompareOp::Ew),
+            Just(CompareOp::Gt),
+            Just(CompareOp::Ge),
+            Just(CompareOp::Lt),
+            Just(CompareOp::Le),
+        ];
+        let value = prop_oneof![
+            "\\PC{0,12}".prop_map(CompValue::Str),
+            any::<bool>().prop_map(CompValue::Bool),
+            any::<i32>().prop_map(|n| CompValue::Number(n.into())),
+            Just(CompValue::Null),
+        ];
+        prop_oneof![
+            (raw_path(), op, value).prop_map(|(p, op, v)| RawFilter::Compare(p, op, v)),
+            raw_path().prop_map(RawFilter::Present),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = RawFilter> {
+        let leaf = prop_oneof![
+            3 => comparison(),
+            1 => (raw_path(), comparison()).prop_map(|(mut p, inner)| {
+                p.sub = None;
+                RawFilter::ValuePath(p, Box::new(inner))
+            }),
+        ];
+        leaf.prop_recursive(4, 16, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| RawFilter::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| RawFilter::Or(Box::new(a), Box::new(b))),
+                inner.prop_map(|f| RawFilter::Not(Box::new(f))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn parsing_filter_like_text_never_panics(
+            text in "[a-z\\[\\]()\" .:]{0,20}( (eq|and|or|not|pr) [a-z\\[\\]()\" .:]{0,20}){0,4}"
+        ) {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn a_printed_filter_parses_back_to_itself(filter in filter()) {
+            prop_assert_eq!(parse(&print(&filter)), Ok(filter));
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Checking a resource body against its schemas (RFC 7643 §2, §7) and bringing it into canonical
+//! form: attribute names in the schema's spelling (names are case-insensitive, RFC 7643 §2.1),
+//! extension attributes under their schema URN, unassigned (`null`, `[]`) attributes dropped,
+//! read-only sub-attributes dropped (RFC 7643 §7: clients' values for them are ignored).
+//!
+//! The stored document is always canonical, so the database can answer a filter on
+//! `name.givenName` by looking at exactly that key.
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::schema::{Attribute, COMMON_ATTRIBUTES, Mutability, ResourceType, Schema};
+use crate::domain::filter::ValueKind;
+
+/// Validates and canonicalises the attributes of a resource. Attributes the server manages
+/// (`id`, `meta`, `schemas`) must already be removed.
+pub fn canonicalize(
+    resource: &ResourceType,
+    attributes: Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut out = Map::new();
+    for (key, value) in attributes {
+        if let Some(extension) = resource
+            .extensions
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(&key))
+        {
+            let Value::Object(inner) = value else {
+                if value.is_null() {
+                    continue;
+                }
+                return Err(ScimError::invalid_syntax(format!(
+                    "{} must be an object holding that extension's attributes",
+                    extension.id
+                )));
+            };
+            let inner = canonicalize_schema(extension, inner)?;
+            if !inner.is_empty() {
+                out.insert(extension.id.to_owned(), Value::Object(inner));
+            }
+            continue;
+        }
+        let attribute = resource
+            .schema
+            .attribute(&key)
+            .or_else(|| common(&key))
+            .ok_or_else(|| unknown(&key, resource.schema.id))?;
+        insert(&mut out, attribute, value)?;
+    }
+    Ok(out)
+}
+
+fn canonicalize_schema(
+    schema: &Schema,
+    attributes: Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut out = Map::new();
+    for (key, value) in attributes {
+        let attribute = schema
+            .attribute(&key)
+            .ok_or_else(|| unknown(&key, schema.id))?;
+        insert(&mut out, attribute, value)?;
+    }
+    Ok(out)
+}
+
+fn common(name: &str) -> Option<&'static Attribute> {
+    COMMON_ATTRIBUTES
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(name) && a.mutability != Mutability::ReadOnly)
+}
+
+fn unknown(name: &str, schema: &str) -> ScimError {
+    ScimError::invalid_syntax(format!("{name:?} is not an attribute of {schema}"))
+}
+
+fn insert(
+    out: &mut Map<String, Value>,
+    attribute: &'static Attribute,
+    value: Value,
+) -> Result<(), ScimError> {
+    if attribute.mutability == Mutability::ReadOnly {
+        return Ok(());
+    }
+    if let Some(value) = attribute_value(attribute, value)? {
+        out.insert(attribute.name.to_owned(), value);
+    }
+    Ok(())
+}
+
+/// The canonical value of one attribute, `None` when unassigned.
+pub fn attribute_value(attribute: &Attribute, value: Value) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if !attribute.multi_valued {
+        return single_value(attribute, value);
+    }
+    let Value::Array(items) = value else {
+        return Err(ScimError::invalid_value(format!(
+            "{} is multi-valued: send a list",
+            attribute.name
+        )));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(item) = single_value(attribute, item)? {
+            out.push(item);
+        }
+    }
+    let primaries = out
+        .iter()
+        .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+        .count();
+    if primaries > 1 {
+        // RFC 7643 §2.4: the primary attribute value "true" MUST appear no more than once.
+        return Err(ScimError::invalid_value(format!(
+            "at most one value of {} may be primary",
+            attribute.name
+        )));
+    }
+    Ok((!out.is_empty()).then_some(Value::Array(out)))
+}
+
+fn single_value(attribute: &Attribute, value: Value) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if attribute.kind != ValueKind::Complex {
+        return simple_value(attribute, value).map(Some);
+    }
+    let Value::Object(fields) = value else {
+        return Err(ScimError::invalid_value(format!(
+            "{} must be an object with sub-attributes ({})",
+            attribute.name,
+            sub_names(attribute)
+        )));
+    };
+    let mut out = Map::new();
+    for (key, value) in fields {
+        let sub = attribute.sub_attribute(&key).ok_or_else(|| {
+            ScimError::invalid_syntax(format!(
+                "{key:?} is not a sub-attribute of {} (it has {})",
+                attribute.name,
+                sub_names(attribute)
+            ))
+        })?;
+        if sub.mutability == Mutability::ReadOnly || value.is_null() {
+            continue;
+        }
+        out.insert(sub.name.to_owned(), simple_value(sub, value)?);
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+fn sub_names(attribute: &Attribute) -> String {
+    attribute
+        .sub_attributes
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a value against a simple attribute's type (RFC 7643 §2.3).
+fn simple_value(attribute: &Attribute, value: Value) -> Result<Value, ScimError> {
+    let fits = match attribute.kind {
+        ValueKind::String | ValueKind::Reference | ValueKind::Binary => value.is_string(),
+        ValueKind::Boolean => value.is_boolean(),
+        ValueKind::Integer => value.is_i64() || value.is_u64(),
+        ValueKind::Decimal => value.is_number(),
+        ValueKind::DateTime => value
+            .as_str()
+            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+        ValueKind::Complex => false,
+    };
+    if fits {
+        return Ok(value);
+    }
+    let expected = match attribute.kind {
+        ValueKind::String | ValueKind::Reference | ValueKind::Binary => "a string",
+        ValueKind::Boolean => "true or false",
+        ValueKind::Integer => "an integer",
+        ValueKind::Decimal => "a number",
+        ValueKind::DateTime => "an RFC 3339 date-time string",
+        ValueKind::Complex => "an object",
+    };
+    Err(ScimError::invalid_value(format!(
+        "{} must be {expected}, not {value}",
+        attribute.name
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_TYPE, USER_TYPE};
+    use serde_json::json;
+
+    fn user(value: Value) -> Result<Value, ScimError> {
+        let Value::Object(map) = value else {
+            unreachable!()
+        };
+        canonicalize(&USER_TYPE, map).map(Value::Object)
+    }
+
+    #[test]
+    fn names_take_the_schema_spelling_and_nulls_are_dropped() {
+        let out = user(json!({
+            "USERNAME": "a",
+            "Name": {"GivenName": "B", "familyName": null},
+            "EMAILS": [{"Value": "a@x", "PRIMARY": true}],
+            "title": null,
+            "phoneNumbers": [],
+            "externalid": "e",
+        }));
+        assert_eq!(
+            out.ok(),
+            Some(json!({
+                "userName": "a",
+                "name": {"givenName": "B"},
+                "emails": [{"value": "a@x", "primary": true}],
+                "externalId": "e",
+            }))
+        );
+    }
+
+    #[test]
+    fn extension_attributes_live_under_their_urn_and_read_only_parts_are_ignored() {
+        let out = user(json!({
+            "userName": "a",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user": {
+                "Department": "R&D",
+                "manager": {"value": "m", "displayName": "ignored"}
+            },
+            "groups": [{"value": "g"}],
+        }));
+        assert_eq!(
+            out.ok(),
+            Some(json!({
+                "userName": "a",
+                ENTERPRISE_USER_SCHEMA: {"department": "R&D", "manager": {"value": "m"}},
+            }))
+        );
+    }
+
+    #[test]
+    fn wrong_types_unknown_attributes_and_two_primaries_are_refused() {
+        for (body, scim_type) in [
+            (json!({"userName": "a", "active": "maybe"}), "invalidValue"),
+            (json!({"userName": 7}), "invalidValue"),
+            (json!({"userName": "a", "emails": "a@x"}), "invalidValue"),
+            (json!({"userName": "a", "name": "B"}), "invalidValue"),
+            (json!({"userName": "a", "shoeSize": 42}), "invalidSyntax"),
+            (
+                json!({"userName": "a", "name": {"nick": "x"}}),
+                "invalidSyntax",
+            ),
+            (
+                json!({"userName": "a", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]}),
+                "invalidValue",
+            ),
+        ] {
+            let error = user(body.clone()).err();
+            let found = error.as_ref().and_then(|e| e.scim_type);
+            assert_eq!(
+                found.map(|t| format!("{t:?}")),
+                Some(format!(
+                    "{}{}",
+                    scim_type[..1].to_uppercase(),
+                    &scim_type[1..]
+                )),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn groups_validate_against_the_group_schema() {
+        let Value::Object(map) = json!({"DISPLAYNAME": "Sales", "externalId": "x"}) else {
+            unreachable!()
+        };
+        assert_eq!(
+            canonicalize(&GROUP_TYPE, map).ok().map(Value::Object),
+            Some(json!({"displayName": "Sales", "externalId": "x"}))
+        );
+    }
+}
