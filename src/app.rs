@@ -98,6 +98,10 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             .map(str::to_owned)
             .collect(),
         max_body_bytes: settings.scim.max_body_bytes,
+        limits: crate::scim::discovery::Limits {
+            bulk_max_operations: settings.scim.bulk_max_operations as usize,
+            bulk_max_payload_bytes: settings.scim.max_body_bytes,
+        },
         clock,
     });
     let admin_state = Arc::new(AdminState {

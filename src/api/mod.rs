@@ -31,6 +31,8 @@ pub struct ScimState {
     pub base_segments: Vec<String>,
     /// Largest request body.
     pub max_body_bytes: u64,
+    /// What discovery advertises and Bulk enforces.
+    pub limits: crate::scim::discovery::Limits,
     /// The clock.
     pub clock: SharedClock,
 }

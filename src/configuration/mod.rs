@@ -104,6 +104,9 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             "must be at least 1024 bytes",
         ));
     }
+    if raw.scim.bulk_max_operations == 0 {
+        return Err(invalid("scim.bulk_max_operations", "must be at least 1"));
+    }
     if raw.database.max_connections == 0 {
         return Err(invalid("database.max_connections", "must be at least 1"));
     }
@@ -117,6 +120,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             base_path,
             public_url,
             max_body_bytes: raw.scim.max_body_bytes,
+            bulk_max_operations: raw.scim.bulk_max_operations,
         },
         admin: AdminSettings {
             listen: socket_addr("admin.listen", &raw.admin.listen)?,

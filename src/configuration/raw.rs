@@ -28,6 +28,7 @@ pub struct RawScim {
     pub base_path: String,
     pub public_url: String,
     pub max_body_bytes: u64,
+    pub bulk_max_operations: u32,
 }
 
 #[derive(Debug, Deserialize)]

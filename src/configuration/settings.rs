@@ -42,8 +42,10 @@ pub struct ScimSettings {
     pub base_path: String,
     /// Absolute URL of `base_path` as clients see it, without a trailing `/`.
     pub public_url: String,
-    /// Largest accepted request body.
+    /// Largest accepted request body (also Bulk's maxPayloadSize).
     pub max_body_bytes: u64,
+    /// Most operations in one Bulk request.
+    pub bulk_max_operations: u32,
 }
 
 /// `[admin]`

@@ -105,3 +105,12 @@ pub enum Filter {
         filter: Box<Filter>,
     },
 }
+
+/// `sortBy` / `sortOrder` (RFC 7644 §3.4.2.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    /// The attribute sorted by.
+    pub attr: AttrRef,
+    /// `sortOrder=descending`.
+    pub descending: bool,
+}

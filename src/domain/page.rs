@@ -26,3 +26,14 @@ pub struct Page<T> {
     /// 1-based index of `items[0]`.
     pub start_index: u64,
 }
+
+/// A list or search request: which resources, in which order, which page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// Only resources matching this.
+    pub filter: Option<super::filter::Filter>,
+    /// In this order; creation order when `None`.
+    pub sort: Option<super::filter::Sort>,
+    /// Which slice.
+    pub page: PageRequest,
+}

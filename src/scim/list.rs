@@ -4,7 +4,143 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::ScimError;
-use crate::domain::PageRequest;
+use super::filter::parse_path;
+use super::path::{parse_filter, resolve};
+use super::projection::Projection;
+use super::schema::ResourceType;
+use crate::domain::filter::Sort;
+use crate::domain::{ListQuery, PageRequest};
+
+/// URN of the search request message (RFC 7644 §3.4.3).
+pub const SEARCH_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// The parameters of a list (query string) or search (`POST .search` body) request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListParams {
+    /// `filter`
+    pub filter: Option<String>,
+    /// `sortBy`
+    pub sort_by: Option<String>,
+    /// `sortOrder`
+    pub sort_order: Option<String>,
+    /// `startIndex`
+    pub start_index: Option<String>,
+    /// `count`
+    pub count: Option<String>,
+    /// `attributes`, comma-separated
+    pub attributes: Option<String>,
+    /// `excludedAttributes`, comma-separated
+    pub excluded_attributes: Option<String>,
+}
+
+impl ListParams {
+    /// Reads the query-string parameters through `get` (which matches names case-insensitively).
+    pub fn from_query<'a>(get: impl Fn(&str) -> Option<&'a str>) -> ListParams {
+        let owned = |name: &str| get(name).map(str::to_owned);
+        ListParams {
+            filter: owned("filter"),
+            sort_by: owned("sortBy"),
+            sort_order: owned("sortOrder"),
+            start_index: owned("startIndex"),
+            count: owned("count"),
+            attributes: owned("attributes"),
+            excluded_attributes: owned("excludedAttributes"),
+        }
+    }
+
+    /// Reads a SearchRequest body (RFC 7644 §3.4.3): the same parameters as JSON, with
+    /// `attributes` as lists.
+    pub fn from_search_body(body: &Value) -> Result<ListParams, ScimError> {
+        let Value::Object(fields) = body else {
+            return Err(ScimError::invalid_syntax(
+                "a search body is a SearchRequest object",
+            ));
+        };
+        let field = |name: &str| -> Result<Option<String>, ScimError> {
+            let value = fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v);
+            Ok(match value {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            ScimError::invalid_value(format!("{name} is a list of attribute names"))
+                        })?
+                        .join(","),
+                ),
+                Some(_) => {
+                    return Err(ScimError::invalid_value(format!(
+                        "{name} has the wrong type"
+                    )));
+                }
+            })
+        };
+        Ok(ListParams {
+            filter: field("filter")?,
+            sort_by: field("sortBy")?,
+            sort_order: field("sortOrder")?,
+            start_index: field("startIndex")?,
+            count: field("count")?,
+            attributes: field("attributes")?,
+            excluded_attributes: field("excludedAttributes")?,
+        })
+    }
+
+    /// The projection these parameters ask for.
+    pub fn projection(&self, resource: &ResourceType) -> Projection {
+        Projection::parse(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+            resource,
+        )
+    }
+
+    /// The query these parameters ask for on `resource`.
+    pub fn query(&self, resource: &ResourceType) -> Result<ListQuery, ScimError> {
+        let filter = self
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| parse_filter(f, resource))
+            .transpose()?;
+        let descending = match self.sort_order.as_deref().map(str::to_ascii_lowercase) {
+            None => false,
+            Some(order) if order == "ascending" => false,
+            Some(order) if order == "descending" => true,
+            Some(order) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder is \"ascending\" or \"descending\", not {order:?}"
+                )));
+            }
+        };
+        let sort = self
+            .sort_by
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|name| {
+                parse_path(name.trim())
+                    .and_then(|path| resolve(&path, resource))
+                    .map(|resolved| Sort {
+                        attr: resolved.attr_ref(),
+                        descending,
+                    })
+                    .map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))
+            })
+            .transpose()?;
+        Ok(ListQuery {
+            filter,
+            sort,
+            page: page_request(self.start_index.as_deref(), self.count.as_deref())?,
+        })
+    }
+}
 
 /// URN of the list response schema.
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";

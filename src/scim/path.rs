@@ -24,7 +24,8 @@ impl Resolved {
         self.sub.unwrap_or(self.attribute)
     }
 
-    fn attr_ref(&self) -> AttrRef {
+    /// The resolved path as the domain's attribute reference.
+    pub fn attr_ref(&self) -> AttrRef {
         let leaf = self.leaf();
         AttrRef {
             extension: self.extension.map(str::to_owned),

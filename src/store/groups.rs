@@ -1,20 +1,22 @@
 //! Groups and their membership changes. Members live in their own rows (see `members`).
 
+use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde_json::json;
 
 use super::change_log::Change;
 use super::entity::groups;
+use super::query::{self, Table};
 use super::users::check_version;
-use super::{Store, error, query};
+use super::users::sort_order;
+use super::{Store, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
-use crate::domain::filter::Filter;
 use crate::domain::{
-    Actor, Document, DomainError, Group, GroupData, GroupId, MemberRef, MemberValue, MembersChange,
-    Page, PageRequest, ResourceMeta, TenantId,
+    Actor, Document, DomainError, Group, GroupData, GroupId, ListQuery, MemberRef, MemberValue,
+    MembersChange, Page, ResourceMeta, TenantId,
 };
 
 impl Store {
@@ -66,27 +68,36 @@ impl Store {
         group_from_model(model, members)
     }
 
-    /// One page of the tenant's groups matching `filter`, in creation order.
+    /// One page of the tenant's groups matching the query, with their members when
+    /// `with_members` (read in one query for the whole page).
     pub async fn list_groups(
         &self,
         tenant_id: TenantId,
-        filter: Option<&Filter>,
-        page: PageRequest,
+        query: &ListQuery,
         with_members: bool,
     ) -> Result<Page<Group>, DomainError> {
         let mut select =
             groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
-        if let Some(filter) = filter {
-            select = select.filter(query::group_condition(filter)?);
+        if let Some(filter) = &query.filter {
+            select = select.filter(query::condition(self.backend, Table::Groups, filter)?);
         }
         let total = select
             .clone()
             .count(self.reader())
             .await
             .map_err(error::classify)?;
+        let page = query.page;
         let models = if page.count == 0 {
             Vec::new()
         } else {
+            if let Some(sort) = &query.sort {
+                let order = query::sort_expression(self.backend, Table::Groups, sort)?;
+                QueryTrait::query(&mut select).order_by_expr_with_nulls(
+                    order,
+                    sort_order(sort),
+                    NullOrdering::Last,
+                );
+            }
             select
                 .order_by_asc(groups::Column::Id)
                 .offset(page.offset())
@@ -95,17 +106,23 @@ impl Store {
                 .await
                 .map_err(error::classify)?
         };
-        let mut items = Vec::with_capacity(models.len());
-        for model in models {
-            let members = match with_members {
-                true => Some(
-                    self.member_rows(self.reader(), GroupId::from_uuid(model.id))
-                        .await?,
-                ),
-                false => None,
-            };
-            items.push(group_from_model(model, members)?);
-        }
+        let mut members = match with_members {
+            true => {
+                let ids: Vec<GroupId> = models.iter().map(|m| GroupId::from_uuid(m.id)).collect();
+                Some(self.members_of_groups(self.reader(), &ids).await?)
+            }
+            false => None,
+        };
+        let items = models
+            .into_iter()
+            .map(|model| {
+                let id = GroupId::from_uuid(model.id);
+                let group_members = members
+                    .as_mut()
+                    .map(|all| all.remove(&id).unwrap_or_default());
+                group_from_model(model, group_members)
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
             total,
@@ -115,11 +132,13 @@ impl Store {
 
     /// Changes a group in one transaction: `change` computes the new data from the current group
     /// (members not loaded), then `members` is applied as row deltas. The version goes up by one.
+    /// The group returned carries its members when `with_members`.
     pub async fn update_group<E>(
         &self,
         actor: &Actor,
         id: GroupId,
         expected_version: Option<i64>,
+        with_members: bool,
         change: impl FnOnce(&Group) -> Result<(GroupData, MembersChange), E>,
     ) -> Result<Group, E>
     where
@@ -147,9 +166,12 @@ impl Store {
         )
         .await?;
         self.apply_members(&transaction, actor, id, members).await?;
-        let members = self.member_rows(&transaction, id).await?;
+        let members = match with_members {
+            true => Some(self.member_rows(&transaction, id).await?),
+            false => None,
+        };
         transaction.commit().await.map_err(error::classify)?;
-        Ok(group_from_model(model, Some(members))?)
+        Ok(group_from_model(model, members)?)
     }
 
     /// Deletes a group; its membership rows (as a group and as a member) go with it.

@@ -173,38 +173,53 @@ impl Store {
         connection: &impl ConnectionTrait,
         group_id: GroupId,
     ) -> Result<Vec<Member>, DomainError> {
+        let mut all = self.members_of_groups(connection, &[group_id]).await?;
+        Ok(all.remove(&group_id).unwrap_or_default())
+    }
+
+    /// The members of each of `group_ids`, in one query per batch of groups.
+    pub(crate) async fn members_of_groups(
+        &self,
+        connection: &impl ConnectionTrait,
+        group_ids: &[GroupId],
+    ) -> Result<HashMap<GroupId, Vec<Member>>, DomainError> {
         let (member, user, group) = ("m", "u", "g");
-        let statement = Query::select()
-            .expr_as(Expr::col((member, "user_id")), "user_id")
-            .expr_as(Expr::col((member, "member_group_id")), "member_group_id")
-            .expr_as(
-                Expr::col((user, "display_name"))
-                    .if_null(Expr::col((user, "user_name")))
-                    .if_null(Expr::col((group, "display_name"))),
-                "display",
-            )
-            .from_as(group_members::Entity, member)
-            .join_as(
-                JoinType::LeftJoin,
-                users::Entity,
-                user,
-                Expr::col((user, "id")).equals((member, "user_id")),
-            )
-            .join_as(
-                JoinType::LeftJoin,
-                groups::Entity,
-                group,
-                Expr::col((group, "id")).equals((member, "member_group_id")),
-            )
-            .and_where(Expr::col((member, "group_id")).eq(group_id.as_uuid()))
-            .order_by((member, "id"), sea_orm::Order::Asc)
-            .to_owned();
-        let rows = connection
-            .query_all(&statement)
-            .await
-            .map_err(error::classify)?;
-        rows.into_iter()
-            .map(|row| {
+        let mut members: HashMap<GroupId, Vec<Member>> = HashMap::new();
+        for chunk in group_ids.chunks(BATCH) {
+            let statement = Query::select()
+                .expr_as(Expr::col((member, "group_id")), "group_id")
+                .expr_as(Expr::col((member, "user_id")), "user_id")
+                .expr_as(Expr::col((member, "member_group_id")), "member_group_id")
+                .expr_as(
+                    Expr::col((user, "display_name"))
+                        .if_null(Expr::col((user, "user_name")))
+                        .if_null(Expr::col((group, "display_name"))),
+                    "display",
+                )
+                .from_as(group_members::Entity, member)
+                .join_as(
+                    JoinType::LeftJoin,
+                    users::Entity,
+                    user,
+                    Expr::col((user, "id")).equals((member, "user_id")),
+                )
+                .join_as(
+                    JoinType::LeftJoin,
+                    groups::Entity,
+                    group,
+                    Expr::col((group, "id")).equals((member, "member_group_id")),
+                )
+                .and_where(
+                    Expr::col((member, "group_id")).is_in(chunk.iter().map(|id| id.as_uuid())),
+                )
+                .order_by((member, "id"), sea_orm::Order::Asc)
+                .to_owned();
+            let rows = connection
+                .query_all(&statement)
+                .await
+                .map_err(error::classify)?;
+            for row in rows {
+                let owner: Uuid = row.try_get("", "group_id").map_err(error::classify)?;
                 let user_id: Option<Uuid> = row.try_get("", "user_id").map_err(error::classify)?;
                 let group_id: Option<Uuid> = row
                     .try_get("", "member_group_id")
@@ -218,12 +233,16 @@ impl Store {
                         ));
                     }
                 };
-                Ok(Member {
-                    member,
-                    display: row.try_get("", "display").map_err(error::classify)?,
-                })
-            })
-            .collect()
+                members
+                    .entry(GroupId::from_uuid(owner))
+                    .or_default()
+                    .push(Member {
+                        member,
+                        display: row.try_get("", "display").map_err(error::classify)?,
+                    });
+            }
+        }
+        Ok(members)
     }
 
     /// The groups each of `user_ids` is a direct member of, in one query for the whole page.

@@ -1,19 +1,20 @@
 //! Users: create, read, list with a filter, update, delete. Each write is one transaction with its
 //! change-log row.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::change_log::Change;
 use super::entity::{group_members, groups, users};
-use super::{Store, error, query};
+use super::query::{self, Table};
+use super::{Store, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
-use crate::domain::filter::Filter;
+use crate::domain::filter::Sort;
 use crate::domain::{
-    Actor, Document, DomainError, Page, PageRequest, ResourceMeta, TenantId, User, UserData, UserId,
+    Actor, Document, DomainError, ListQuery, Page, ResourceMeta, TenantId, User, UserData, UserId,
 };
 
 impl Store {
@@ -69,27 +70,35 @@ impl Store {
         user_from_model(model, groups.remove(&id).unwrap_or_default())
     }
 
-    /// One page of the tenant's users matching `filter`, in creation order. The filter is
-    /// answered by the database.
+    /// One page of the tenant's users matching the query's filter, in its order (creation order
+    /// by default). The database answers the filter and the sort.
     pub async fn list_users(
         &self,
         tenant_id: TenantId,
-        filter: Option<&Filter>,
-        page: PageRequest,
+        query: &ListQuery,
     ) -> Result<Page<User>, DomainError> {
         let mut select =
             users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
-        if let Some(filter) = filter {
-            select = select.filter(query::user_condition(filter)?);
+        if let Some(filter) = &query.filter {
+            select = select.filter(query::condition(self.backend, Table::Users, filter)?);
         }
         let total = select
             .clone()
             .count(self.reader())
             .await
             .map_err(error::classify)?;
+        let page = query.page;
         let models = if page.count == 0 {
             Vec::new()
         } else {
+            if let Some(sort) = &query.sort {
+                let order = query::sort_expression(self.backend, Table::Users, sort)?;
+                QueryTrait::query(&mut select).order_by_expr_with_nulls(
+                    order,
+                    sort_order(sort),
+                    NullOrdering::Last,
+                );
+            }
             select
                 .order_by_asc(users::Column::Id)
                 .offset(page.offset())
@@ -187,6 +196,13 @@ impl Store {
         self.record_change(&transaction, actor, user_change(id, ChangeOp::Delete))
             .await?;
         transaction.commit().await.map_err(error::classify)
+    }
+}
+
+pub(crate) fn sort_order(sort: &Sort) -> sea_orm::Order {
+    match sort.descending {
+        true => sea_orm::Order::Desc,
+        false => sea_orm::Order::Asc,
     }
 }
 

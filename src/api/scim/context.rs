@@ -10,8 +10,11 @@ use super::super::reply;
 use super::super::request::{BodyError, HttpRequest};
 use crate::domain::{Actor, TenantId};
 use crate::scim::ScimError;
-use crate::scim::list::{self, ListResponse};
+use crate::scim::discovery::Limits;
+use crate::scim::list::{ListParams, ListResponse};
+use crate::scim::projection::Projection;
 use crate::scim::resource::{Urls, etag};
+use crate::scim::schema::ResourceType;
 use crate::store::{Authenticated, Store};
 
 /// A request in flight on the SCIM API.
@@ -34,6 +37,18 @@ impl<'a> ScimContext<'a> {
         }
     }
 
+    /// The same tenant and state for another request: a Bulk operation.
+    pub fn for_request<'b>(&self, request: &'b HttpRequest) -> ScimContext<'b>
+    where
+        'a: 'b,
+    {
+        ScimContext::new(self.state, request, self.authenticated)
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request.request_id
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
     }
@@ -54,6 +69,19 @@ impl<'a> ScimContext<'a> {
             token_id: Some(self.authenticated.token_id),
             request_id: Some(self.request.request_id.clone()),
         }
+    }
+
+    pub fn method(&self) -> warp::http::Method {
+        self.request.method.clone()
+    }
+
+    pub fn path(&self) -> &str {
+        &self.request.path
+    }
+
+    /// The limits the discovery endpoint advertises and Bulk enforces.
+    pub fn limits(&self) -> Limits {
+        self.state.limits
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -84,12 +112,44 @@ impl<'a> ScimContext<'a> {
         })
     }
 
-    /// `startIndex` and `count`.
-    pub fn page(&self) -> Result<crate::domain::PageRequest, ApiError> {
-        Ok(list::page_request(
-            self.query("startIndex"),
-            self.query("count"),
-        )?)
+    /// The list parameters of the query string.
+    pub fn list_params(&self) -> ListParams {
+        ListParams::from_query(|name| self.query(name))
+    }
+
+    /// What a response returning one resource carries (`attributes`, `excludedAttributes`).
+    pub fn projection(&self, resource: &ResourceType) -> Projection {
+        self.list_params().projection(resource)
+    }
+
+    /// The version `If-Match` requires (RFC 7644 §3.14), `None` without one or for `*`. An
+    /// ETag that is not one of ours can match no version.
+    pub fn if_match(&self) -> Option<i64> {
+        let header = self.request.header(header::IF_MATCH)?.trim();
+        if header == "*" {
+            return None;
+        }
+        Some(parse_etag(header).unwrap_or(-1))
+    }
+
+    /// Whether `If-None-Match` names this version (or is `*`): a GET then answers 304.
+    pub fn not_modified_since(&self, version: i64) -> bool {
+        self.request
+            .header(header::IF_NONE_MATCH)
+            .is_some_and(|header| {
+                header
+                    .split(',')
+                    .map(str::trim)
+                    .any(|tag| tag == "*" || parse_etag(tag) == Some(version))
+            })
+    }
+
+    /// 304 Not Modified with the current ETag.
+    pub fn not_modified(&self, version: i64) -> Response {
+        let mut response = reply::no_content();
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        reply::set_header(&mut response, header::ETAG, &etag(version));
+        response
     }
 
     pub fn method_not_allowed(&self) -> ApiError {
@@ -121,4 +181,14 @@ impl<'a> ScimContext<'a> {
             &ListResponse::new(resources, total, start_index),
         )
     }
+}
+
+/// The version in an ETag we issued: `W/"3"` or `"3"`.
+fn parse_etag(tag: &str) -> Option<i64> {
+    tag.trim()
+        .trim_start_matches("W/")
+        .strip_prefix('"')?
+        .strip_suffix('"')?
+        .parse()
+        .ok()
 }

@@ -1,14 +1,14 @@
 //! `/Groups` (RFC 7644 §3.3–§3.6). Members are rows of their own; a group read loads them only
-//! when they are not excluded (Entra reads with `excludedAttributes=members`).
+//! when the response returns them (Entra reads with `excludedAttributes=members`).
 
 use warp::reply::Response;
 
 use super::super::error::ApiError;
 use super::super::reply;
 use super::context::ScimContext;
-use crate::domain::MembersChange;
-use crate::domain::{DomainError, GroupId};
-use crate::scim::path::parse_filter;
+use crate::domain::{DomainError, GroupData, GroupId, MembersChange};
+use crate::scim::list::ListParams;
+use crate::scim::patch::parse_patch;
 use crate::scim::resource::{parse_group, render_group};
 use crate::scim::schema::GROUP_TYPE;
 
@@ -17,35 +17,18 @@ fn group_id(id: &str) -> Result<GroupId, ApiError> {
         .map_err(|_| DomainError::not_found("Group", id).into())
 }
 
-/// Whether the response should carry members (RFC 7644 §3.4.2.5).
-fn wants_members(context: &ScimContext<'_>) -> bool {
-    let named = |param: &str| {
-        context.query(param).is_some_and(|list| {
-            list.split(',')
-                .any(|a| a.trim().eq_ignore_ascii_case("members"))
-        })
-    };
-    !named("excludedAttributes")
-}
-
-pub async fn list(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let filter = context
-        .query("filter")
-        .map(|f| parse_filter(f, &GROUP_TYPE))
-        .transpose()?;
+/// A page of groups: `GET /Groups` and `POST /Groups/.search`.
+pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Response, ApiError> {
+    let query = params.query(&GROUP_TYPE)?;
+    let projection = params.projection(&GROUP_TYPE);
     let page = context
         .store()
-        .list_groups(
-            context.tenant(),
-            filter.as_ref(),
-            context.page()?,
-            wants_members(context),
-        )
+        .list_groups(context.tenant(), &query, projection.returns("members"))
         .await?;
     let resources = page
         .items
         .iter()
-        .map(|g| render_group(g, context.urls()))
+        .map(|g| projection.apply(render_group(g, context.urls())))
         .collect();
     Ok(context.list(resources, page.total, page.start_index))
 }
@@ -56,38 +39,75 @@ pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
         .store()
         .create_group(&context.actor(), data, members)
         .await?;
-    Ok(context.created(
-        &render_group(&group, context.urls()),
-        group.meta.version,
-        &context.urls().group(group.id),
-    ))
+    let body = context
+        .projection(&GROUP_TYPE)
+        .apply(render_group(&group, context.urls()));
+    Ok(context.created(&body, group.meta.version, &context.urls().group(group.id)))
 }
 
 pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
+    let projection = context.projection(&GROUP_TYPE);
     let group = context
         .store()
-        .get_group(context.tenant(), group_id(id)?, wants_members(context))
+        .get_group(
+            context.tenant(),
+            group_id(id)?,
+            projection.returns("members"),
+        )
         .await?;
-    Ok(context.resource(&render_group(&group, context.urls()), group.meta.version))
+    if context.not_modified_since(group.meta.version) {
+        return Ok(context.not_modified(group.meta.version));
+    }
+    let body = projection.apply(render_group(&group, context.urls()));
+    Ok(context.resource(&body, group.meta.version))
 }
 
 /// PUT replaces the group, members included: the members not listed are removed.
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     let id = group_id(id)?;
     let (data, members) = parse_group(context.json_body()?)?;
+    let projection = context.projection(&GROUP_TYPE);
     let group = context
         .store()
-        .update_group::<ApiError>(&context.actor(), id, None, |_| {
-            Ok((data, MembersChange::Replace(members)))
-        })
+        .update_group::<ApiError>(
+            &context.actor(),
+            id,
+            context.if_match(),
+            projection.returns("members"),
+            |_| Ok((data, MembersChange::Replace(members))),
+        )
         .await?;
-    Ok(context.resource(&render_group(&group, context.urls()), group.meta.version))
+    let body = projection.apply(render_group(&group, context.urls()));
+    Ok(context.resource(&body, group.meta.version))
+}
+
+/// PATCH: attribute operations apply to the stored document; member operations become row
+/// inserts and deletes, so concurrent PATCHes adding different members lose none.
+pub async fn patch(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
+    let id = group_id(id)?;
+    let patch = parse_patch(context.json_body()?)?;
+    let projection = context.projection(&GROUP_TYPE);
+    let group = context
+        .store()
+        .update_group::<ApiError>(
+            &context.actor(),
+            id,
+            context.if_match(),
+            projection.returns("members"),
+            |current| {
+                let changed = patch.apply_to_group(&GROUP_TYPE, current.data.document())?;
+                Ok((GroupData::from_document(changed.document)?, changed.members))
+            },
+        )
+        .await?;
+    let body = projection.apply(render_group(&group, context.urls()));
+    Ok(context.resource(&body, group.meta.version))
 }
 
 pub async fn delete(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     context
         .store()
-        .delete_group(&context.actor(), group_id(id)?, None)
+        .delete_group(&context.actor(), group_id(id)?, context.if_match())
         .await?;
     Ok(reply::no_content())
 }

@@ -1,8 +1,11 @@
 //! The SCIM listener: routes RFC 7644 §3.2 endpoints under the base path. Resource names match
 //! case-insensitively (`/users` is `/Users`); every failure is a SCIM error body.
 
+mod bulk;
 mod context;
+mod discovery;
 mod groups;
+mod search;
 mod users;
 
 use std::time::Instant;
@@ -63,33 +66,62 @@ async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, Api
     let authenticated = auth::tenant(request, &state.store).await?;
     tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant_id));
     let context = ScimContext::new(state, request, authenticated);
-    let method = &request.method;
-    let resource = rest.first().map(|s| s.to_ascii_lowercase());
-    match (resource.as_deref(), &rest[1.min(rest.len())..]) {
-        (Some("users"), []) => match *method {
-            Method::GET => users::list(&context).await,
-            Method::POST => users::create(&context).await,
+    dispatch(&context, rest).await
+}
+
+/// Routes an authenticated request by its path below the base URL (RFC 7644 §3.2). Bulk calls
+/// this again for each of its operations.
+async fn dispatch(context: &ScimContext<'_>, rest: &[String]) -> Result<Response, ApiError> {
+    let method = context.method();
+    let endpoint = rest.first().map(|s| s.to_ascii_lowercase());
+    let tail = &rest[1.min(rest.len())..];
+    if let Some(endpoint) = &endpoint
+        && let Some(answer) = discovery::answer(context, endpoint, tail)
+    {
+        return answer;
+    }
+    let is_search = |segment: &String| segment.eq_ignore_ascii_case(".search");
+    match (endpoint.as_deref(), tail) {
+        (Some(".search"), []) => match method {
+            Method::POST => search::root(context).await,
             _ => Err(context.method_not_allowed()),
         },
-        (Some("users"), [id]) => match *method {
-            Method::GET => users::get(&context, id).await,
-            Method::PUT => users::replace(&context, id).await,
-            Method::DELETE => users::delete(&context, id).await,
-            Method::PATCH => Err(ApiError::NotImplemented("PATCH is not supported yet")),
+        (Some("bulk"), []) => match method {
+            Method::POST => bulk::run(context).await,
             _ => Err(context.method_not_allowed()),
         },
-        (Some("groups"), []) => match *method {
-            Method::GET => groups::list(&context).await,
-            Method::POST => groups::create(&context).await,
+        (Some("users"), []) => match method {
+            Method::GET => users::list(context, &context.list_params()).await,
+            Method::POST => users::create(context).await,
             _ => Err(context.method_not_allowed()),
         },
-        (Some("groups"), [id]) => match *method {
-            Method::GET => groups::get(&context, id).await,
-            Method::PUT => groups::replace(&context, id).await,
-            Method::DELETE => groups::delete(&context, id).await,
-            Method::PATCH => Err(ApiError::NotImplemented("PATCH is not supported yet")),
+        (Some("users"), [search]) if is_search(search) => match method {
+            Method::POST => search::users(context).await,
             _ => Err(context.method_not_allowed()),
         },
-        _ => Err(ApiError::NoEndpoint(request.path.clone())),
+        (Some("users"), [id]) => match method {
+            Method::GET => users::get(context, id).await,
+            Method::PUT => users::replace(context, id).await,
+            Method::PATCH => users::patch(context, id).await,
+            Method::DELETE => users::delete(context, id).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("groups"), []) => match method {
+            Method::GET => groups::list(context, &context.list_params()).await,
+            Method::POST => groups::create(context).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("groups"), [search]) if is_search(search) => match method {
+            Method::POST => search::groups(context).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        (Some("groups"), [id]) => match method {
+            Method::GET => groups::get(context, id).await,
+            Method::PUT => groups::replace(context, id).await,
+            Method::PATCH => groups::patch(context, id).await,
+            Method::DELETE => groups::delete(context, id).await,
+            _ => Err(context.method_not_allowed()),
+        },
+        _ => Err(ApiError::NoEndpoint(context.path().to_owned())),
     }
 }

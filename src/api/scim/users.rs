@@ -5,8 +5,9 @@ use warp::reply::Response;
 use super::super::error::ApiError;
 use super::super::reply;
 use super::context::ScimContext;
-use crate::domain::{DomainError, UserId};
-use crate::scim::path::parse_filter;
+use crate::domain::{DomainError, UserData, UserId};
+use crate::scim::list::ListParams;
+use crate::scim::patch::parse_patch;
 use crate::scim::resource::{parse_user, render_user};
 use crate::scim::schema::USER_TYPE;
 
@@ -16,19 +17,15 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
         .map_err(|_| DomainError::not_found("User", id).into())
 }
 
-pub async fn list(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let filter = context
-        .query("filter")
-        .map(|f| parse_filter(f, &USER_TYPE))
-        .transpose()?;
-    let page = context
-        .store()
-        .list_users(context.tenant(), filter.as_ref(), context.page()?)
-        .await?;
+/// A page of users: `GET /Users` and `POST /Users/.search`.
+pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Response, ApiError> {
+    let query = params.query(&USER_TYPE)?;
+    let projection = params.projection(&USER_TYPE);
+    let page = context.store().list_users(context.tenant(), &query).await?;
     let resources = page
         .items
         .iter()
-        .map(|u| render_user(u, context.urls()))
+        .map(|u| projection.apply(render_user(u, context.urls())))
         .collect();
     Ok(context.list(resources, page.total, page.start_index))
 }
@@ -36,11 +33,10 @@ pub async fn list(context: &ScimContext<'_>) -> Result<Response, ApiError> {
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
     let data = parse_user(context.json_body()?)?;
     let user = context.store().create_user(&context.actor(), data).await?;
-    Ok(context.created(
-        &render_user(&user, context.urls()),
-        user.meta.version,
-        &context.urls().user(user.id),
-    ))
+    let body = context
+        .projection(&USER_TYPE)
+        .apply(render_user(&user, context.urls()));
+    Ok(context.created(&body, user.meta.version, &context.urls().user(user.id)))
 }
 
 pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
@@ -48,7 +44,13 @@ pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiErr
         .store()
         .get_user(context.tenant(), user_id(id)?)
         .await?;
-    Ok(context.resource(&render_user(&user, context.urls()), user.meta.version))
+    if context.not_modified_since(user.meta.version) {
+        return Ok(context.not_modified(user.meta.version));
+    }
+    let body = context
+        .projection(&USER_TYPE)
+        .apply(render_user(&user, context.urls()));
+    Ok(context.resource(&body, user.meta.version))
 }
 
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
@@ -56,15 +58,35 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
     let data = parse_user(context.json_body()?)?;
     let user = context
         .store()
-        .update_user::<ApiError>(&context.actor(), id, None, |_| Ok(data))
+        .update_user::<ApiError>(&context.actor(), id, context.if_match(), |_| Ok(data))
         .await?;
-    Ok(context.resource(&render_user(&user, context.urls()), user.meta.version))
+    let body = context
+        .projection(&USER_TYPE)
+        .apply(render_user(&user, context.urls()));
+    Ok(context.resource(&body, user.meta.version))
+}
+
+/// PATCH applies to the stored user under its row lock, so concurrent PATCHes serialise.
+pub async fn patch(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
+    let id = user_id(id)?;
+    let patch = parse_patch(context.json_body()?)?;
+    let user = context
+        .store()
+        .update_user::<ApiError>(&context.actor(), id, context.if_match(), |current| {
+            let document = patch.apply_to_user(&USER_TYPE, current.data.document())?;
+            Ok(UserData::from_document(document)?)
+        })
+        .await?;
+    let body = context
+        .projection(&USER_TYPE)
+        .apply(render_user(&user, context.urls()));
+    Ok(context.resource(&body, user.meta.version))
 }
 
 pub async fn delete(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     context
         .store()
-        .delete_user(&context.actor(), user_id(id)?, None)
+        .delete_user(&context.actor(), user_id(id)?, context.if_match())
         .await?;
     Ok(reply::no_content())
 }
