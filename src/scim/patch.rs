@@ -291,6 +291,14 @@ impl Engine<'_> {
     fn operation(&mut self, operation: &Operation) -> Result<(), ScimError> {
         match (&operation.path, &operation.value) {
             (Some(path), value) => {
+                if let Some(schema) = self
+                    .resource
+                    .extensions
+                    .iter()
+                    .find(|s| s.id.eq_ignore_ascii_case(path))
+                {
+                    return self.extension(operation.op, schema.id, value.clone());
+                }
                 let target = parse_target(path, self.resource)?;
                 self.at(operation.op, &target, value.clone())
             }
@@ -314,6 +322,9 @@ impl Engine<'_> {
             match (extension, value) {
                 (Some(schema), Value::Object(inner)) => {
                     for (name, value) in inner {
+                        if name.eq_ignore_ascii_case("schemas") {
+                            continue;
+                        }
                         let target = parse_target(&format!("{}:{name}", schema.id), self.resource)?;
                         self.at(op, &target, Some(value.clone()))?;
                     }
@@ -325,6 +336,27 @@ impl Engine<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A path that is an extension's URN: the whole extension. Remove drops it; add and replace
+    /// take an object of that extension's attributes.
+    fn extension(&mut self, op: PatchOp, urn: &str, value: Option<Value>) -> Result<(), ScimError> {
+        match (op, value) {
+            (PatchOp::Remove, _) => {
+                self.document.remove(urn);
+                Ok(())
+            }
+            (_, Some(Value::Object(attributes))) => {
+                if op == PatchOp::Replace {
+                    self.document.remove(urn);
+                }
+                let wrapped = Map::from_iter([(urn.to_owned(), Value::Object(attributes))]);
+                self.pathless(op, &wrapped)
+            }
+            _ => Err(ScimError::invalid_value(format!(
+                "the value for {urn} is an object of its attributes"
+            ))),
+        }
     }
 
     fn at(&mut self, op: PatchOp, target: &Target, value: Option<Value>) -> Result<(), ScimError> {

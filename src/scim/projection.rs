@@ -20,9 +20,15 @@ pub struct Selected {
     sub: Option<&'static str>,
 }
 
-/// What a response returns.
+/// What a response returns: the selection, less `returned: request` attributes not named.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Projection {
+pub struct Projection {
+    selection: Selection,
+    hidden: Vec<Selected>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum Selection {
     /// Every attribute whose `returned` is not `request` or `never`.
     #[default]
     Default,
@@ -47,11 +53,17 @@ impl Projection {
                 .filter_map(|name| select(name, resource))
                 .collect()
         };
-        match (attributes, excluded) {
-            (Some(names), _) if !names.trim().is_empty() => Projection::Only(list(names)),
-            (_, Some(names)) if !names.trim().is_empty() => Projection::Except(list(names)),
-            _ => Projection::Default,
-        }
+        let selection = match (attributes, excluded) {
+            (Some(names), _) if !names.trim().is_empty() => Selection::Only(list(names)),
+            (_, Some(names)) if !names.trim().is_empty() => Selection::Except(list(names)),
+            _ => Selection::Default,
+        };
+        let named = |s: &Selected| matches!(&selection, Selection::Only(list) if list.contains(s));
+        let hidden = request_only(resource)
+            .into_iter()
+            .filter(|s| !named(s))
+            .collect();
+        Projection { selection, hidden }
     }
 
     /// Whether the response carries the top-level core attribute `name` (the store skips
@@ -59,10 +71,10 @@ impl Projection {
     pub fn returns(&self, name: &str) -> bool {
         let names =
             |selected: &Selected| selected.extension.is_none() && selected.attribute == Some(name);
-        match self {
-            Projection::Default => true,
-            Projection::Only(list) => list.iter().any(names),
-            Projection::Except(list) => !list.iter().any(|s| names(s) && s.sub.is_none()),
+        match &self.selection {
+            Selection::Default => true,
+            Selection::Only(list) => list.iter().any(names),
+            Selection::Except(list) => !list.iter().any(|s| names(s) && s.sub.is_none()),
         }
     }
 
@@ -71,9 +83,9 @@ impl Projection {
         let Value::Object(mut fields) = resource else {
             return resource;
         };
-        match self {
-            Projection::Default => {}
-            Projection::Only(list) => {
+        match &self.selection {
+            Selection::Default => {}
+            Selection::Only(list) => {
                 let mut out = Map::new();
                 for key in ALWAYS {
                     if let Some(value) = fields.get(key) {
@@ -85,11 +97,14 @@ impl Projection {
                 }
                 fields = out;
             }
-            Projection::Except(list) => {
+            Selection::Except(list) => {
                 for selected in list {
                     remove(&mut fields, selected);
                 }
             }
+        }
+        for selected in &self.hidden {
+            remove(&mut fields, selected);
         }
         Value::Object(fields)
     }
@@ -97,6 +112,33 @@ impl Projection {
 
 /// Returned whatever the parameters say (RFC 7643 §7 `returned: always`, and `schemas`).
 const ALWAYS: [&str; 2] = ["schemas", "id"];
+
+/// The (sub-)attributes of the resource type returned only when named (RFC 7643 §7).
+fn request_only(resource: &ResourceType) -> Vec<Selected> {
+    let mut out = Vec::new();
+    for schema in resource.schemas() {
+        let extension = (schema.id != resource.schema.id).then_some(schema.id);
+        for attribute in schema.attributes {
+            if attribute.returned == Returned::Request {
+                out.push(Selected {
+                    extension,
+                    attribute: Some(attribute.name),
+                    sub: None,
+                });
+            }
+            for sub in attribute.sub_attributes {
+                if sub.returned == Returned::Request {
+                    out.push(Selected {
+                        extension,
+                        attribute: Some(attribute.name),
+                        sub: Some(sub.name),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
 
 fn select(name: &str, resource: &ResourceType) -> Option<Selected> {
     if let Some(extension) = resource
@@ -275,11 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn request_only_attributes_appear_only_when_named() {
+        let group = json!({"id": "g", "members": [{"value": "u", "display": "Alice"}]});
+        let project = |attributes| {
+            Projection::parse(attributes, None, &crate::scim::schema::GROUP_TYPE)
+                .apply(group.clone())
+        };
+        assert_eq!(project(None)["members"], json!([{"value": "u"}]));
+        assert_eq!(project(Some("members"))["members"], json!([{"value": "u"}]));
+        assert_eq!(
+            project(Some("members.display,members.value"))["members"],
+            json!([{"display": "Alice", "value": "u"}])
+        );
+    }
+
+    #[test]
     fn projections_say_whether_a_top_level_attribute_is_returned() {
         let only = Projection::parse(Some("displayName"), None, &crate::scim::schema::GROUP_TYPE);
         assert!(!only.returns("members"));
         let except = Projection::parse(None, Some("members"), &crate::scim::schema::GROUP_TYPE);
         assert!(!except.returns("members"));
-        assert!(Projection::Default.returns("members"));
+        assert!(Projection::default().returns("members"));
     }
 }

@@ -408,9 +408,11 @@ const MEMBER_SUBS: &[Attribute] = &[
     .mutability(Mutability::Immutable),
     Attribute::string(
         "display",
-        "The member's displayName; derived by the server.",
+        "The member's displayName (a user's userName when it has none); derived by the server, \
+         returned when asked for with attributes=members.display.",
     )
-    .mutability(Mutability::ReadOnly),
+    .mutability(Mutability::ReadOnly)
+    .returned(Returned::Request),
 ];
 
 const GROUP_ATTRIBUTES: &[Attribute] = &[

@@ -56,6 +56,10 @@ fn canonicalize_schema(
 ) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
     for (key, value) in attributes {
+        // Some clients repeat "schemas" inside an extension's object; it carries nothing.
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let attribute = schema
             .attribute(&key)
             .ok_or_else(|| unknown(&key, schema.id))?;

@@ -335,3 +335,35 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_path_naming_an_extension_targets_the_whole_extension() {
+    let current =
+        json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"department": "R&D", "division": "X"}});
+    let replaced = user_after(
+        current.clone(),
+        json!([{"op": "replace", "path": ENTERPRISE_USER_SCHEMA, "value": {"costCenter": "7"}}]),
+    );
+    assert_eq!(
+        replaced.ok().map(|o| o[ENTERPRISE_USER_SCHEMA].clone()),
+        Some(json!({"costCenter": "7"}))
+    );
+    let added = user_after(
+        current.clone(),
+        json!([{"op": "add", "path": ENTERPRISE_USER_SCHEMA, "value": {"costCenter": "7"}}]),
+    );
+    assert_eq!(
+        added.ok().map(|o| o[ENTERPRISE_USER_SCHEMA].clone()),
+        Some(json!({"department": "R&D", "division": "X", "costCenter": "7"}))
+    );
+    let removed = user_after(
+        current,
+        json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]),
+    );
+    assert_eq!(
+        removed
+            .ok()
+            .map(|o| o.get(ENTERPRISE_USER_SCHEMA).is_none()),
+        Some(true)
+    );
+}
