@@ -53,6 +53,21 @@ enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Change a tenant's IdP kind or protocol settings.
+    Set {
+        /// The tenant.
+        name: String,
+        /// The identity provider: generic, entra, okta, onelogin or jumpcloud.
+        #[arg(long)]
+        idp: Option<String>,
+        /// How a group PATCH answers: "resource" (200 with the group) or "no-content" (204).
+        #[arg(long, value_name = "resource|no-content")]
+        group_patch_response: Option<String>,
+        /// Member ids that are not users or groups of the tenant: "skip" (recorded in the
+        /// change log) or "reject" (400).
+        #[arg(long, value_name = "skip|reject")]
+        unknown_members: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +186,50 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
                 tenant.name, tenant.idp_kind, tenant.id
             );
             println!("next: dirsync token create --tenant {}", tenant.name);
+        }
+        TenantCommand::Set {
+            name,
+            idp,
+            group_patch_response,
+            unknown_members,
+        } => {
+            let failure = |e: crate::domain::DomainError| e.to_string();
+            let idp: Option<IdpKind> = idp
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(failure)?;
+            let current = store.tenant_by_name(&name).await.map_err(failure)?;
+            let mut settings = current.settings;
+            if let Some(value) = &group_patch_response {
+                settings.group_patch_response = value.parse().map_err(failure)?;
+            }
+            if let Some(value) = &unknown_members {
+                settings.unknown_members = value.parse().map_err(failure)?;
+            }
+            if idp.is_none() && group_patch_response.is_none() && unknown_members.is_none() {
+                return Err(
+                    "nothing to change: give --idp, --group-patch-response or --unknown-members"
+                        .into(),
+                );
+            }
+            let tenant = store
+                .update_tenant(&name, idp, Some(settings))
+                .await
+                .map_err(failure)?;
+            println!(
+                "tenant {}: IdP {}, group PATCH answers {}, unknown members are {}",
+                tenant.name,
+                tenant.idp_kind,
+                match tenant.settings.group_patch_response {
+                    crate::domain::GroupPatchResponse::Resource => "200 with the group",
+                    crate::domain::GroupPatchResponse::NoContent => "204",
+                },
+                match tenant.settings.unknown_members {
+                    crate::domain::UnknownMembers::Skip => "skipped and recorded",
+                    crate::domain::UnknownMembers::Reject => "refused with 400",
+                }
+            );
         }
         TenantCommand::List => {
             let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;

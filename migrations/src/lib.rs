@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_tenants_and_tokens;
 mod m20261125_000002_create_users_groups_members;
 mod m20261125_000003_create_change_log_and_sync_runs;
+mod m20261201_000004_add_tenant_settings;
 
 /// Runs dirsync's migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tenants_and_tokens::Migration),
             Box::new(m20261125_000002_create_users_groups_members::Migration),
             Box::new(m20261125_000003_create_change_log_and_sync_runs::Migration),
+            Box::new(m20261201_000004_add_tenant_settings::Migration),
         ]
     }
 }

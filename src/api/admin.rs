@@ -6,6 +6,7 @@
 //! | GET    | /v1/tenants                   | list tenants                          |
 //! | POST   | /v1/tenants                   | create `{"name", "idp"?}`             |
 //! | GET    | /v1/tenants/{name}            | one tenant                            |
+//! | PATCH  | /v1/tenants/{name}            | change `{"idp"?, "settings"?}`        |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
 //! | DELETE | /v1/tokens/{id}               | revoke                                |
@@ -23,7 +24,9 @@ use super::error::ApiError;
 use super::request::{BodyError, HttpRequest};
 use super::{AdminState, auth, health, reply};
 use crate::domain::token::parse_lifetime;
-use crate::domain::{DomainError, IdpKind, TenantName, TokenId};
+use crate::domain::{
+    DomainError, GroupPatchResponse, IdpKind, TenantName, TokenId, UnknownMembers,
+};
 
 /// Answers one request on the admin listener.
 pub async fn handle(state: &AdminState, request: HttpRequest) -> Response {
@@ -70,6 +73,24 @@ struct NewTenant {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TenantChange {
+    #[serde(default)]
+    idp: Option<String>,
+    #[serde(default)]
+    settings: Option<SettingsChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsChange {
+    #[serde(default)]
+    group_patch_response: Option<GroupPatchResponse>,
+    #[serde(default)]
+    unknown_members: Option<UnknownMembers>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewToken {
     #[serde(default)]
     name: Option<String>,
@@ -105,6 +126,18 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
         }
         (["v1", "tenants"], _) => Err(not_allowed()),
         (["v1", "tenants", name], &Method::GET) => Ok(ok(&store.tenant_by_name(name).await?)),
+        (["v1", "tenants", name], &Method::PATCH) => {
+            let change: TenantChange = json_body(request)?;
+            let idp = change.idp.as_deref().map(str::parse).transpose()?;
+            let mut settings = store.tenant_by_name(name).await?.settings;
+            if let Some(new) = change.settings {
+                settings.group_patch_response = new
+                    .group_patch_response
+                    .unwrap_or(settings.group_patch_response);
+                settings.unknown_members = new.unknown_members.unwrap_or(settings.unknown_members);
+            }
+            Ok(ok(&store.update_tenant(name, idp, Some(settings)).await?))
+        }
         (["v1", "tenants", _], _) => Err(not_allowed()),
         (["v1", "tenants", name, "tokens"], &Method::GET) => {
             let tenant = store.tenant_by_name(name).await?;

@@ -96,6 +96,9 @@ pub enum Filter {
         /// The literal.
         value: CompValue,
     },
+    /// Always this value: what a root search (RFC 7644 §3.4.3) makes of a comparison on an
+    /// attribute the resource type does not have.
+    Constant(bool),
     /// `emails[type eq "work" and value co "@x"]`: one element of the multi-valued attribute
     /// must satisfy the inner filter, whose attributes name sub-attributes of that element.
     ValuePath {

@@ -19,7 +19,7 @@ pub use error::DomainError;
 pub use group::{Group, GroupData, Member, MemberKind, MemberRef, MemberValue, MembersChange};
 pub use ids::{GroupId, TenantId, TokenId, UserId};
 pub use page::{ListQuery, Page, PageRequest};
-pub use tenant::{IdpKind, Tenant, TenantName};
+pub use tenant::{GroupPatchResponse, IdpKind, Tenant, TenantName, TenantSettings, UnknownMembers};
 pub use token::{Actor, ApiToken};
 pub use user::{User, UserData, UserGroup, UserName};
 

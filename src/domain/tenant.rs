@@ -117,6 +117,64 @@ impl FromStr for IdpKind {
     }
 }
 
+/// How a group PATCH is answered (RFC 7644 §3.5.2 allows either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupPatchResponse {
+    /// 200 with the group, honouring `attributes`/`excludedAttributes`.
+    #[default]
+    Resource,
+    /// 204 No Content: for very large groups, whose member list is expensive to send back.
+    NoContent,
+}
+
+/// What a member id that is not a user or group of the tenant does to a group write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownMembers {
+    /// Skip it, record it in the change log, apply the rest.
+    #[default]
+    Skip,
+    /// Refuse the whole request with 400.
+    Reject,
+}
+
+/// A tenant's protocol settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// How group PATCH answers.
+    pub group_patch_response: GroupPatchResponse,
+    /// What unknown member ids do.
+    pub unknown_members: UnknownMembers,
+}
+
+impl FromStr for GroupPatchResponse {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "resource" | "200" => Ok(GroupPatchResponse::Resource),
+            "no_content" | "204" => Ok(GroupPatchResponse::NoContent),
+            _ => Err(DomainError::Invalid(format!(
+                "{s:?} is not a group PATCH response: use \"resource\" (200 with the group) or \"no-content\" (204)"
+            ))),
+        }
+    }
+}
+
+impl FromStr for UnknownMembers {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "skip" => Ok(UnknownMembers::Skip),
+            "reject" => Ok(UnknownMembers::Reject),
+            _ => Err(DomainError::Invalid(format!(
+                "{s:?} is not an unknown-members policy: use \"skip\" or \"reject\""
+            ))),
+        }
+    }
+}
+
 /// A tenant as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tenant {
@@ -128,6 +186,8 @@ pub struct Tenant {
     pub idp_kind: IdpKind,
     /// When the tenant was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Protocol settings.
+    pub settings: TenantSettings,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub fn matches(element: &Value, filter: &Filter) -> bool {
         Filter::And(a, b) => matches(element, a) && matches(element, b),
         Filter::Or(a, b) => matches(element, a) || matches(element, b),
         Filter::Not(inner) => !matches(element, inner),
+        Filter::Constant(value) => *value,
         Filter::Present(attr) => field(element, attr).is_some_and(is_present),
         Filter::Compare { attr, op, value } => compare(field(element, attr), attr, *op, value),
         // The parser refuses a value path inside a value path.

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::filter::parse_path;
-use super::path::{parse_filter, resolve};
+use super::path::{parse_filter, parse_filter_across, resolve};
 use super::projection::Projection;
 use super::schema::ResourceType;
-use crate::domain::filter::Sort;
+use crate::domain::filter::{Filter, Sort};
 use crate::domain::{ListQuery, PageRequest};
 
 /// URN of the search request message (RFC 7644 §3.4.3).
@@ -104,11 +104,25 @@ impl ListParams {
 
     /// The query these parameters ask for on `resource`.
     pub fn query(&self, resource: &ResourceType) -> Result<ListQuery, ScimError> {
+        self.query_with(resource, parse_filter)
+    }
+
+    /// The query on one of several resource types of a root search: comparisons on attributes
+    /// `resource` lacks are false rather than errors.
+    pub fn query_across(&self, resource: &ResourceType) -> Result<ListQuery, ScimError> {
+        self.query_with(resource, parse_filter_across)
+    }
+
+    fn query_with(
+        &self,
+        resource: &ResourceType,
+        parse: fn(&str, &ResourceType) -> Result<Filter, ScimError>,
+    ) -> Result<ListQuery, ScimError> {
         let filter = self
             .filter
             .as_deref()
             .filter(|f| !f.trim().is_empty())
-            .map(|f| parse_filter(f, resource))
+            .map(|f| parse(f, resource))
             .transpose()?;
         let descending = match self.sort_order.as_deref().map(str::to_ascii_lowercase) {
             None => false,

@@ -84,35 +84,61 @@ fn common(name: &str) -> Option<&'static Attribute> {
 /// Resolves every path of a parsed filter; unknown attributes and attributes that cannot be
 /// filtered (write-only ones) are `invalidFilter`.
 pub fn resolve_filter(raw: &RawFilter, resource: &ResourceType) -> Result<Filter, ScimError> {
+    resolve_with(raw, resource, false)
+}
+
+/// Like [`resolve_filter`], but a comparison on an attribute the resource type lacks is false
+/// instead of an error: a root search's filter names attributes of several types.
+pub fn resolve_filter_across(raw: &RawFilter, resource: &ResourceType) -> Filter {
+    resolve_with(raw, resource, true).unwrap_or(Filter::Constant(false))
+}
+
+fn resolve_with(
+    raw: &RawFilter,
+    resource: &ResourceType,
+    lenient: bool,
+) -> Result<Filter, ScimError> {
+    let term = |result: Result<Filter, ScimError>| match (result, lenient) {
+        (Err(_), true) => Ok(Filter::Constant(false)),
+        (result, _) => result,
+    };
     Ok(match raw {
         RawFilter::And(a, b) => Filter::And(
-            Box::new(resolve_filter(a, resource)?),
-            Box::new(resolve_filter(b, resource)?),
+            Box::new(resolve_with(a, resource, lenient)?),
+            Box::new(resolve_with(b, resource, lenient)?),
         ),
         RawFilter::Or(a, b) => Filter::Or(
-            Box::new(resolve_filter(a, resource)?),
-            Box::new(resolve_filter(b, resource)?),
+            Box::new(resolve_with(a, resource, lenient)?),
+            Box::new(resolve_with(b, resource, lenient)?),
         ),
-        RawFilter::Not(inner) => Filter::Not(Box::new(resolve_filter(inner, resource)?)),
-        RawFilter::Present(path) => Filter::Present(filterable(path, resource, false)?),
-        RawFilter::Compare(path, op, value) => Filter::Compare {
-            attr: filterable(path, resource, true)?,
-            op: *op,
-            value: value.clone(),
-        },
-        RawFilter::ValuePath(path, inner) => {
-            let parent = resolve(path, resource).map_err(ScimError::invalid_filter)?;
-            if parent.attribute.kind != ValueKind::Complex {
-                return Err(ScimError::invalid_filter(format!(
-                    "{} has no sub-attributes to filter on in [...]",
-                    parent.attribute.name
-                )));
-            }
-            Filter::ValuePath {
-                attr: parent.attr_ref(),
-                filter: Box::new(resolve_within(inner, parent)?),
-            }
-        }
+        RawFilter::Not(inner) => Filter::Not(Box::new(resolve_with(inner, resource, lenient)?)),
+        RawFilter::Present(path) => term(filterable(path, resource, false).map(Filter::Present))?,
+        RawFilter::Compare(path, op, value) => term(filterable(path, resource, true).map(
+            |attr| Filter::Compare {
+                attr,
+                op: *op,
+                value: value.clone(),
+            },
+        ))?,
+        RawFilter::ValuePath(path, inner) => term(resolve_value_path(path, inner, resource))?,
+    })
+}
+
+fn resolve_value_path(
+    path: &RawPath,
+    inner: &RawFilter,
+    resource: &ResourceType,
+) -> Result<Filter, ScimError> {
+    let parent = resolve(path, resource).map_err(ScimError::invalid_filter)?;
+    if parent.attribute.kind != ValueKind::Complex {
+        return Err(ScimError::invalid_filter(format!(
+            "{} has no sub-attributes to filter on in [...]",
+            parent.attribute.name
+        )));
+    }
+    Ok(Filter::ValuePath {
+        attr: parent.attr_ref(),
+        filter: Box::new(resolve_within(inner, parent)?),
     })
 }
 
@@ -189,6 +215,14 @@ fn filterable(
         )));
     }
     Ok(resolved.attr_ref())
+}
+
+/// Parses and resolves a filter for a resource type: what list and search requests call.
+pub fn parse_filter_across(text: &str, resource: &ResourceType) -> Result<Filter, ScimError> {
+    Ok(resolve_filter_across(
+        &super::filter::parse(text)?,
+        resource,
+    ))
 }
 
 /// Parses and resolves a filter for a resource type: what list and search requests call.

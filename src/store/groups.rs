@@ -16,7 +16,7 @@ use super::{Store, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::{
     Actor, Document, DomainError, Group, GroupData, GroupId, ListQuery, MemberRef, MemberValue,
-    MembersChange, Page, ResourceMeta, TenantId,
+    MembersChange, Page, ResourceMeta, TenantId, UnknownMembers,
 };
 
 impl Store {
@@ -27,6 +27,7 @@ impl Store {
         actor: &Actor,
         data: GroupData,
         members: Vec<MemberValue>,
+        unknown: UnknownMembers,
     ) -> Result<Group, DomainError> {
         let now = self.clock.now();
         let id = GroupId::new();
@@ -46,8 +47,14 @@ impl Store {
             group_change(id, ChangeOp::Create, None),
         )
         .await?;
-        self.apply_members(&transaction, actor, id, MembersChange::Replace(members))
-            .await?;
+        self.apply_members(
+            &transaction,
+            actor,
+            id,
+            MembersChange::Replace(members),
+            unknown,
+        )
+        .await?;
         let members = self.member_rows(&transaction, id).await?;
         transaction.commit().await.map_err(error::classify)?;
         group_from_model(model, Some(members))
@@ -139,6 +146,7 @@ impl Store {
         id: GroupId,
         expected_version: Option<i64>,
         with_members: bool,
+        unknown: UnknownMembers,
         change: impl FnOnce(&Group) -> Result<(GroupData, MembersChange), E>,
     ) -> Result<Group, E>
     where
@@ -165,7 +173,8 @@ impl Store {
             group_change(id, ChangeOp::Update, None),
         )
         .await?;
-        self.apply_members(&transaction, actor, id, members).await?;
+        self.apply_members(&transaction, actor, id, members, unknown)
+            .await?;
         let members = match with_members {
             true => Some(self.member_rows(&transaction, id).await?),
             false => None,
@@ -197,14 +206,16 @@ impl Store {
         transaction.commit().await.map_err(error::classify)
     }
 
-    /// Applies a members change as row deltas and records it. Unknown member ids are skipped
-    /// and recorded, and the rest applies.
+    /// Applies a members change as row deltas and records it. Member ids to add that are not
+    /// users or groups of the tenant are skipped and recorded, and the rest applies; with
+    /// `UnknownMembers::Reject` they fail the whole write instead.
     async fn apply_members(
         &self,
         transaction: &DatabaseTransaction,
         actor: &Actor,
         id: GroupId,
         change: MembersChange,
+        policy: UnknownMembers,
     ) -> Result<(), DomainError> {
         let tenant = actor.tenant_id;
         let (added, removed, unknown) = match change {
@@ -241,6 +252,12 @@ impl Store {
                 (added, removed, to_add.unknown)
             }
         };
+        if policy == UnknownMembers::Reject && !unknown.is_empty() {
+            return Err(DomainError::Invalid(format!(
+                "these members are not users or groups of this tenant: {}",
+                unknown.join(", ")
+            )));
+        }
         if added + removed > 0 {
             let detail = json!({"added": added, "removed": removed});
             self.record_change(

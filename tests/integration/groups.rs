@@ -34,7 +34,14 @@ async fn a_group_is_created_with_members_and_read_back_with_their_display_names(
     let alice = app.create_user("alice@example.com").await;
     let bob = app.create_user("bob@example.com").await;
     let group = app.create_group("Engineering", &[&alice, &bob]).await;
-    let (status, read) = app.get_json(&format!("/Groups/{group}")).await;
+    let (_, plain) = app.get_json(&format!("/Groups/{group}")).await;
+    assert!(plain["members"][0].get("display").is_none(), "{plain}");
+    // `display` is derived and returned on request (RFC 7643 §7 `returned: request`).
+    let (status, read) = app
+        .get_json(&format!(
+            "/Groups/{group}?attributes=displayName,members,members.display"
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(read["displayName"], "Engineering");
     assert_eq!(
@@ -170,7 +177,9 @@ async fn a_group_without_a_display_name_is_400(app: TestApp) {
 async fn nested_groups_are_members_too(app: TestApp) {
     let inner = app.create_group("Inner", &[]).await;
     let outer = app.create_group("Outer", &[&inner]).await;
-    let (_, read) = app.get_json(&format!("/Groups/{outer}")).await;
+    let (_, read) = app
+        .get_json(&format!("/Groups/{outer}?attributes=members,members.display"))
+        .await;
     assert_eq!(member_ids(&read), vec![inner]);
     assert_eq!(read["members"][0]["type"], "Group");
     assert_eq!(read["members"][0]["display"], "Inner");

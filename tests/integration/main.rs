@@ -7,9 +7,15 @@ mod support;
 
 mod admin_api;
 mod authentication;
+mod bad_input;
+mod bulk;
 mod cli;
+mod discovery;
+mod etags;
+mod filters;
 mod groups;
 mod health_and_shutdown;
+mod patch;
 mod request_limits;
 mod tenant_isolation;
 mod users;

@@ -8,7 +8,7 @@ use super::super::ScimState;
 use super::super::error::ApiError;
 use super::super::reply;
 use super::super::request::{BodyError, HttpRequest};
-use crate::domain::{Actor, TenantId};
+use crate::domain::{Actor, TenantId, TenantSettings};
 use crate::scim::ScimError;
 use crate::scim::discovery::Limits;
 use crate::scim::list::{ListParams, ListResponse};
@@ -142,6 +142,18 @@ impl<'a> ScimContext<'a> {
                     .map(str::trim)
                     .any(|tag| tag == "*" || parse_etag(tag) == Some(version))
             })
+    }
+
+    /// 204 with the ETag of the version just written.
+    pub fn no_content(&self, version: i64) -> Response {
+        let mut response = reply::no_content();
+        reply::set_header(&mut response, header::ETAG, &etag(version));
+        response
+    }
+
+    /// The tenant's protocol settings.
+    pub async fn tenant_settings(&self) -> Result<TenantSettings, ApiError> {
+        Ok(self.store().tenant_by_id(self.tenant()).await?.settings)
     }
 
     /// 304 Not Modified with the current ETag.

@@ -6,7 +6,7 @@ use warp::reply::Response;
 use super::super::error::ApiError;
 use super::super::reply;
 use super::context::ScimContext;
-use crate::domain::{DomainError, GroupData, GroupId, MembersChange};
+use crate::domain::{DomainError, GroupData, GroupId, GroupPatchResponse, MembersChange};
 use crate::scim::list::ListParams;
 use crate::scim::patch::parse_patch;
 use crate::scim::resource::{parse_group, render_group};
@@ -35,9 +35,10 @@ pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Resp
 
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
     let (data, members) = parse_group(context.json_body()?)?;
+    let settings = context.tenant_settings().await?;
     let group = context
         .store()
-        .create_group(&context.actor(), data, members)
+        .create_group(&context.actor(), data, members, settings.unknown_members)
         .await?;
     let body = context
         .projection(&GROUP_TYPE)
@@ -67,6 +68,7 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
     let id = group_id(id)?;
     let (data, members) = parse_group(context.json_body()?)?;
     let projection = context.projection(&GROUP_TYPE);
+    let settings = context.tenant_settings().await?;
     let group = context
         .store()
         .update_group::<ApiError>(
@@ -74,6 +76,7 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
             id,
             context.if_match(),
             projection.returns("members"),
+            settings.unknown_members,
             |_| Ok((data, MembersChange::Replace(members))),
         )
         .await?;
@@ -87,19 +90,25 @@ pub async fn patch(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiE
     let id = group_id(id)?;
     let patch = parse_patch(context.json_body()?)?;
     let projection = context.projection(&GROUP_TYPE);
+    let settings = context.tenant_settings().await?;
+    let answer_with_group = settings.group_patch_response == GroupPatchResponse::Resource;
     let group = context
         .store()
         .update_group::<ApiError>(
             &context.actor(),
             id,
             context.if_match(),
-            projection.returns("members"),
+            answer_with_group && projection.returns("members"),
+            settings.unknown_members,
             |current| {
                 let changed = patch.apply_to_group(&GROUP_TYPE, current.data.document())?;
                 Ok((GroupData::from_document(changed.document)?, changed.members))
             },
         )
         .await?;
+    if !answer_with_group {
+        return Ok(context.no_content(group.meta.version));
+    }
     let body = projection.apply(render_group(&group, context.urls()));
     Ok(context.resource(&body, group.meta.version))
 }

@@ -24,15 +24,20 @@ pub async fn groups(context: &ScimContext<'_>) -> Result<Response, ApiError> {
     groups::list(context, &params(context)?).await
 }
 
-/// A root search: users first, then groups, paged as one list. A filter that names an attribute
-/// only one type has (userName) selects nothing of the other; one valid for neither is 400.
+/// A root search: users first, then groups, paged as one list. A comparison on an attribute only
+/// one type has (userName) is false for the other; a filter valid for neither is 400.
 pub async fn root(context: &ScimContext<'_>) -> Result<Response, ApiError> {
     let params = params(context)?;
     let page = page_request(params.start_index.as_deref(), params.count.as_deref())?;
-    let (user_query, group_query) = (params.query(&USER_TYPE), params.query(&GROUP_TYPE));
-    if let (Err(e), Err(_)) = (&user_query, &group_query) {
-        return Err(e.clone().into());
+    // Valid for at least one type, or the filter is refused; then each type reads it with
+    // the other type's attributes as never matching.
+    if let (Err(e), Err(_)) = (params.query(&USER_TYPE), params.query(&GROUP_TYPE)) {
+        return Err(e.into());
     }
+    let (user_query, group_query) = (
+        params.query_across(&USER_TYPE),
+        params.query_across(&GROUP_TYPE),
+    );
     let mut resources = Vec::new();
     let mut user_total = 0;
     if let Ok(mut query) = user_query {

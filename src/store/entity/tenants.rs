@@ -9,6 +9,8 @@ pub struct Model {
     pub name: String,
     pub idp_kind: String,
     pub created_at: ChronoDateTimeUtc,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub settings: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -127,6 +127,7 @@ impl Translator {
             Filter::And(a, b) => self.filter(a)?.and(self.filter(b)?),
             Filter::Or(a, b) => self.filter(a)?.or(self.filter(b)?),
             Filter::Not(inner) => self.filter(inner)?.not(),
+            Filter::Constant(value) => Expr::val(*value),
             Filter::Present(attr) => self.present(attr)?,
             Filter::Compare { attr, op, value } => self.compare(attr, *op, value)?,
             Filter::ValuePath { attr, filter } => {
@@ -164,6 +165,7 @@ impl Translator {
                 .element_filter(element, a)?
                 .or(self.element_filter(element, b)?),
             Filter::Not(inner) => self.element_filter(element, inner)?.not(),
+            Filter::Constant(value) => Expr::val(*value),
             Filter::Present(attr) => self.json_present(element, &element_keys(attr)),
             Filter::Compare { attr, op, value } => {
                 self.json_compare(element, &element_keys(attr), attr, *op, value)?
@@ -409,6 +411,7 @@ impl Translator {
             Filter::And(a, b) => self.membership_filter(a)?.and(self.membership_filter(b)?),
             Filter::Or(a, b) => self.membership_filter(a)?.or(self.membership_filter(b)?),
             Filter::Not(inner) => self.membership_filter(inner)?.not(),
+            Filter::Constant(value) => Expr::val(*value),
             Filter::Present(inner) => self.present(inner)?,
             Filter::Compare {
                 attr: inner,

@@ -197,6 +197,22 @@ impl TestApp {
         id_of(response).await
     }
 
+    /// Sends a SCIM request with a JSON body and returns status and JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self.scim(method, path).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// PATCHes a resource with these operations (RFC 7644 §3.5.2).
+    pub async fn patch(&self, path: &str, operations: Value) -> (u16, Value) {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations,
+        });
+        self.send(Method::PATCH, path, body).await
+    }
+
     /// GETs a path as the seeded tenant and returns status and JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.scim(Method::GET, path).send().await.unwrap();
