@@ -178,7 +178,9 @@ async fn nested_groups_are_members_too(app: TestApp) {
     let inner = app.create_group("Inner", &[]).await;
     let outer = app.create_group("Outer", &[&inner]).await;
     let (_, read) = app
-        .get_json(&format!("/Groups/{outer}?attributes=members,members.display"))
+        .get_json(&format!(
+            "/Groups/{outer}?attributes=members,members.display"
+        ))
         .await;
     assert_eq!(member_ids(&read), vec![inner]);
     assert_eq!(read["members"][0]["type"], "Group");
