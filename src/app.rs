@@ -81,6 +81,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let scim_address = local_address("SCIM API", &scim_listener, settings.scim.listen)?;
     let admin_address = local_address("admin API", &admin_listener, settings.admin.listen)?;
 
+    let normalisations = Arc::new(api::NormalisationCounts::default());
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
         urls: Urls {
@@ -102,12 +103,14 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             bulk_max_operations: settings.scim.bulk_max_operations as usize,
             bulk_max_payload_bytes: settings.scim.max_body_bytes,
         },
+        normalisations: normalisations.clone(),
         clock,
     });
     let admin_state = Arc::new(AdminState {
         store: store.clone(),
         credential_digest: secret::token_digest(admin_credential.expose()),
         max_body_bytes: settings.scim.max_body_bytes,
+        normalisations,
     });
 
     let shutdown = CancellationToken::new();

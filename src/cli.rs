@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use crate::clock::{Clock, SystemClock};
 use crate::configuration::{self, Settings};
 use crate::domain::token::{TokenState, parse_lifetime};
-use crate::domain::{ApiToken, IdpKind, TenantName, TokenId};
+use crate::domain::{ApiToken, IdpKind, Normalisation, TenantName, TokenId};
+use crate::scim::dialect::Dialect;
 use crate::store::Store;
 use crate::{app, signals, telemetry};
 
@@ -67,6 +68,12 @@ enum TenantCommand {
         /// change log) or "reject" (400).
         #[arg(long, value_name = "skip|reject")]
         unknown_members: Option<String>,
+        /// Turn off one of the IdP dialect's normalisations (repeatable), e.g. string_booleans.
+        #[arg(long = "disable", value_name = "NORMALISATION")]
+        disable: Vec<String>,
+        /// Turn a normalisation turned off with --disable back on (repeatable).
+        #[arg(long = "enable", value_name = "NORMALISATION")]
+        enable: Vec<String>,
     },
 }
 
@@ -192,8 +199,14 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
             idp,
             group_patch_response,
             unknown_members,
+            disable,
+            enable,
         } => {
             let failure = |e: crate::domain::DomainError| e.to_string();
+            let parse_all = |names: &[String]| -> Result<Vec<Normalisation>, Failure> {
+                names.iter().map(|n| n.parse().map_err(failure)).collect()
+            };
+            let (disable, enable) = (parse_all(&disable)?, parse_all(&enable)?);
             let idp: Option<IdpKind> = idp
                 .as_deref()
                 .map(str::parse)
@@ -207,11 +220,23 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
             if let Some(value) = &unknown_members {
                 settings.unknown_members = value.parse().map_err(failure)?;
             }
-            if idp.is_none() && group_patch_response.is_none() && unknown_members.is_none() {
-                return Err(
-                    "nothing to change: give --idp, --group-patch-response or --unknown-members"
-                        .into(),
-                );
+            settings
+                .disabled_normalisations
+                .retain(|n| !enable.contains(n));
+            for normalisation in &disable {
+                if !settings.disabled_normalisations.contains(normalisation) {
+                    settings.disabled_normalisations.push(*normalisation);
+                }
+            }
+            let nothing = idp.is_none()
+                && group_patch_response.is_none()
+                && unknown_members.is_none()
+                && disable.is_empty()
+                && enable.is_empty();
+            if nothing {
+                return Err("nothing to change: give --idp, --group-patch-response, \
+                            --unknown-members, --disable or --enable"
+                    .into());
             }
             let tenant = store
                 .update_tenant(&name, idp, Some(settings))
@@ -228,6 +253,21 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
                 match tenant.settings.unknown_members {
                     crate::domain::UnknownMembers::Skip => "skipped and recorded",
                     crate::domain::UnknownMembers::Reject => "refused with 400",
+                }
+            );
+            let dialect = Dialect::for_kind(tenant.idp_kind)
+                .without(&tenant.settings.disabled_normalisations);
+            let on: Vec<&str> = Normalisation::ALL
+                .iter()
+                .filter(|n| dialect.has(**n))
+                .map(|n| n.name())
+                .collect();
+            println!(
+                "normalisations on: {}",
+                if on.is_empty() {
+                    "none (RFC-strict)".to_owned()
+                } else {
+                    on.join(", ")
                 }
             );
         }

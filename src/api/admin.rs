@@ -7,6 +7,7 @@
 //! | POST   | /v1/tenants                   | create `{"name", "idp"?}`             |
 //! | GET    | /v1/tenants/{name}            | one tenant                            |
 //! | PATCH  | /v1/tenants/{name}            | change `{"idp"?, "settings"?}`        |
+//! | GET    | /v1/tenants/{name}/normalisations | dialect: what is on, how often it fired |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
 //! | DELETE | /v1/tokens/{id}               | revoke                                |
@@ -25,8 +26,9 @@ use super::request::{BodyError, HttpRequest};
 use super::{AdminState, auth, health, reply};
 use crate::domain::token::parse_lifetime;
 use crate::domain::{
-    DomainError, GroupPatchResponse, IdpKind, TenantName, TokenId, UnknownMembers,
+    DomainError, GroupPatchResponse, IdpKind, Normalisation, TenantName, TokenId, UnknownMembers,
 };
+use crate::scim::dialect::Dialect;
 
 /// Answers one request on the admin listener.
 pub async fn handle(state: &AdminState, request: HttpRequest) -> Response {
@@ -87,6 +89,8 @@ struct SettingsChange {
     group_patch_response: Option<GroupPatchResponse>,
     #[serde(default)]
     unknown_members: Option<UnknownMembers>,
+    #[serde(default)]
+    disabled_normalisations: Option<Vec<Normalisation>>,
 }
 
 #[derive(Deserialize)]
@@ -135,10 +139,32 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
                     .group_patch_response
                     .unwrap_or(settings.group_patch_response);
                 settings.unknown_members = new.unknown_members.unwrap_or(settings.unknown_members);
+                if let Some(disabled) = new.disabled_normalisations {
+                    settings.disabled_normalisations = disabled;
+                }
             }
             Ok(ok(&store.update_tenant(name, idp, Some(settings)).await?))
         }
         (["v1", "tenants", _], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "normalisations"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            let dialect = Dialect::for_kind(tenant.idp_kind)
+                .without(&tenant.settings.disabled_normalisations);
+            let rows: Vec<_> = Normalisation::ALL
+                .iter()
+                .map(|n| {
+                    json!({
+                        "name": n.name(),
+                        "enabled": dialect.has(*n),
+                        "fired": state.normalisations.count(tenant.id, *n),
+                    })
+                })
+                .collect();
+            Ok(ok(
+                &json!({"tenant": tenant.name, "idp": tenant.idp_kind, "normalisations": rows}),
+            ))
+        }
+        (["v1", "tenants", _, "normalisations"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "tokens"], &Method::GET) => {
             let tenant = store.tenant_by_name(name).await?;
             Ok(ok(&store.list_tokens(tenant.id).await?))

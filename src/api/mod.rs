@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod health;
+mod normalisations;
 mod reply;
 mod request;
 mod scim;
@@ -15,6 +16,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 pub use error::ApiError;
+pub use normalisations::NormalisationCounts;
 
 use crate::clock::SharedClock;
 use crate::scim::resource::Urls;
@@ -33,6 +35,8 @@ pub struct ScimState {
     pub max_body_bytes: u64,
     /// What discovery advertises and Bulk enforces.
     pub limits: crate::scim::discovery::Limits,
+    /// Normalisations fired, per tenant.
+    pub normalisations: Arc<NormalisationCounts>,
     /// The clock.
     pub clock: SharedClock,
 }
@@ -46,6 +50,8 @@ pub struct AdminState {
     pub credential_digest: String,
     /// Largest request body.
     pub max_body_bytes: u64,
+    /// Normalisations fired, per tenant (shared with the SCIM listener).
+    pub normalisations: Arc<NormalisationCounts>,
 }
 
 /// The SCIM listener's service.

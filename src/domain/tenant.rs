@@ -140,13 +140,30 @@ pub enum UnknownMembers {
 }
 
 /// A tenant's protocol settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
     /// How group PATCH answers.
     pub group_patch_response: GroupPatchResponse,
     /// What unknown member ids do.
     pub unknown_members: UnknownMembers,
+    /// Normalisations of the IdP's dialect this tenant turned off.
+    pub disabled_normalisations: Vec<super::Normalisation>,
+}
+
+impl TenantSettings {
+    /// The settings a new tenant of this kind starts with: Entra is answered 204 on group
+    /// PATCH, as its documentation asks ("returning a body with a list of all the members isn't
+    /// advisable").
+    pub fn for_kind(kind: IdpKind) -> Self {
+        Self {
+            group_patch_response: match kind {
+                IdpKind::Entra => GroupPatchResponse::NoContent,
+                _ => GroupPatchResponse::Resource,
+            },
+            ..Self::default()
+        }
+    }
 }
 
 impl FromStr for GroupPatchResponse {

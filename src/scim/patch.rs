@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use super::dialect::{Normalisation, Quirks};
 use super::element_filter::matches;
 use super::error::{ScimError, ScimType};
 use super::filter::{self, parse_path};
@@ -53,7 +54,7 @@ pub struct PatchRequest {
 }
 
 /// Reads a PatchOp body.
-pub fn parse_patch(body: Value) -> Result<PatchRequest, ScimError> {
+pub fn parse_patch(body: Value, quirks: &mut Quirks) -> Result<PatchRequest, ScimError> {
     let Value::Object(body) = body else {
         return Err(ScimError::invalid_syntax(
             "a PATCH body is a PatchOp object",
@@ -86,7 +87,7 @@ pub fn parse_patch(body: Value) -> Result<PatchRequest, ScimError> {
     let operations = items
         .iter()
         .enumerate()
-        .map(|(i, item)| parse_operation(item).map_err(|e| at_operation(e, i)))
+        .map(|(i, item)| parse_operation(item, quirks).map_err(|e| at_operation(e, i)))
         .collect::<Result<_, _>>()?;
     Ok(PatchRequest { operations })
 }
@@ -96,7 +97,7 @@ fn at_operation(mut error: ScimError, index: usize) -> ScimError {
     error
 }
 
-fn parse_operation(item: &Value) -> Result<Operation, ScimError> {
+fn parse_operation(item: &Value, quirks: &mut Quirks) -> Result<Operation, ScimError> {
     let Value::Object(fields) = item else {
         return Err(ScimError::invalid_syntax(
             "each operation is an object with \"op\"",
@@ -108,13 +109,13 @@ fn parse_operation(item: &Value) -> Result<Operation, ScimError> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     };
-    let op = match field("op")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase)
-    {
-        Some(op) if op == "add" => PatchOp::Add,
-        Some(op) if op == "replace" => PatchOp::Replace,
-        Some(op) if op == "remove" => PatchOp::Remove,
+    let sent = field("op").and_then(Value::as_str).unwrap_or_default();
+    let lower = sent.to_ascii_lowercase();
+    let spelled_right = lower == sent || quirks.apply(Normalisation::OpsAnyCase);
+    let op = match lower.as_str() {
+        "add" if spelled_right => PatchOp::Add,
+        "replace" if spelled_right => PatchOp::Replace,
+        "remove" if spelled_right => PatchOp::Remove,
         _ => {
             return Err(ScimError::invalid_syntax(
                 "\"op\" must be \"add\", \"replace\" or \"remove\"",
@@ -171,7 +172,11 @@ impl Target {
 
 /// Parses `attrPath`, `attrPath "[" valFilter "]"` or `attrPath "[" valFilter "]." subAttr`
 /// (RFC 7644 §3.5.2, the PATH rule).
-fn parse_target(text: &str, resource: &ResourceType) -> Result<Target, ScimError> {
+fn parse_target(
+    text: &str,
+    resource: &ResourceType,
+    quirks: &mut Quirks,
+) -> Result<Target, ScimError> {
     let (attr_text, filter_text, sub_text) = match text.find('[') {
         None => (text, None, None),
         Some(open) => {
@@ -198,7 +203,11 @@ fn parse_target(text: &str, resource: &ResourceType) -> Result<Target, ScimError
     let filter = match filter_text {
         None => None,
         Some(inner) => {
-            if !resolved.attribute.multi_valued {
+            let single_complex =
+                !resolved.attribute.multi_valued && resolved.attribute.kind == ValueKind::Complex;
+            if !resolved.attribute.multi_valued
+                && !(single_complex && quirks.apply(Normalisation::FilterOnSingleValued))
+            {
                 return Err(invalid_path(format!(
                     "{text:?}: only multi-valued attributes can be filtered"
                 )));
@@ -238,14 +247,16 @@ pub struct GroupPatch {
 
 impl PatchRequest {
     /// Applies the operations to a user's document; the result is validated like a PUT body.
+    /// `id` is the user's, for operations that name it.
     pub fn apply_to_user(
         &self,
         resource: &ResourceType,
+        id: &str,
         current: &Document,
+        quirks: &mut Quirks,
     ) -> Result<Document, ScimError> {
         let mut members = MembersChange::Keep;
-        let document = self.apply(resource, current, &mut members)?;
-        Ok(document)
+        self.apply(resource, id, current, &mut members, quirks)
     }
 
     /// Applies the operations to a group's document and folds member operations into one
@@ -253,38 +264,46 @@ impl PatchRequest {
     pub fn apply_to_group(
         &self,
         resource: &ResourceType,
+        id: &str,
         current: &Document,
+        quirks: &mut Quirks,
     ) -> Result<GroupPatch, ScimError> {
         let mut members = MembersChange::Keep;
-        let document = self.apply(resource, current, &mut members)?;
+        let document = self.apply(resource, id, current, &mut members, quirks)?;
         Ok(GroupPatch { document, members })
     }
 
     fn apply(
         &self,
         resource: &ResourceType,
+        id: &str,
         current: &Document,
         members: &mut MembersChange,
+        quirks: &mut Quirks,
     ) -> Result<Document, ScimError> {
         let mut document = current.attributes().clone();
         for (i, operation) in self.operations.iter().enumerate() {
             let mut engine = Engine {
                 resource,
+                id,
                 document: &mut document,
                 members,
+                quirks,
             };
             engine
                 .operation(operation)
                 .map_err(|e| at_operation(e, i))?;
         }
-        Ok(Document::new(canonicalize(resource, document)?))
+        Ok(Document::new(canonicalize(resource, document, quirks)?))
     }
 }
 
 struct Engine<'a> {
     resource: &'a ResourceType,
+    id: &'a str,
     document: &'a mut Map<String, Value>,
     members: &'a mut MembersChange,
+    quirks: &'a mut Quirks,
 }
 
 impl Engine<'_> {
@@ -299,7 +318,7 @@ impl Engine<'_> {
                 {
                     return self.extension(operation.op, schema.id, value.clone());
                 }
-                let target = parse_target(path, self.resource)?;
+                let target = parse_target(path, self.resource, self.quirks)?;
                 self.at(operation.op, &target, value.clone())
             }
             (None, Some(Value::Object(attributes))) => self.pathless(operation.op, attributes),
@@ -314,6 +333,14 @@ impl Engine<'_> {
             if key.eq_ignore_ascii_case("schemas") {
                 continue;
             }
+            if key.eq_ignore_ascii_case("id")
+                && value
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(self.id))
+                && self.quirks.apply(Normalisation::PatchIdEcho)
+            {
+                continue;
+            }
             let extension = self
                 .resource
                 .extensions
@@ -325,12 +352,23 @@ impl Engine<'_> {
                         if name.eq_ignore_ascii_case("schemas") {
                             continue;
                         }
-                        let target = parse_target(&format!("{}:{name}", schema.id), self.resource)?;
+                        let path = format!("{}:{name}", schema.id);
+                        let target = parse_target(&path, self.resource, self.quirks)?;
                         self.at(op, &target, Some(value.clone()))?;
                     }
                 }
                 _ => {
-                    let target = parse_target(key, self.resource)?;
+                    // RFC 7644 §3.5.2.1: without a path the value's keys are attribute names;
+                    // Entra writes paths there.
+                    let is_name = key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "$-_".contains(c));
+                    if !is_name && !self.quirks.apply(Normalisation::PathlessValuePaths) {
+                        return Err(invalid_path(format!(
+                            "{key:?}: without a \"path\", the value's keys are attribute names"
+                        )));
+                    }
+                    let target = parse_target(key, self.resource, self.quirks)?;
                     self.at(op, &target, Some(value.clone()))?;
                 }
             }
@@ -368,46 +406,33 @@ impl Engine<'_> {
         if self.resource.name == "Group" && attribute.name == "members" {
             return self.members_at(op, target, value);
         }
-        let container = self.container(target, op)?;
-        let Some(container) = container else {
+        let Some(container) = container(self.document, target, op)? else {
             return Ok(()); // removing from an extension that has no values
         };
         let name = attribute.name;
+        let quirks = &mut *self.quirks;
         match (&target.filter, target.sub()) {
-            (None, None) => whole_attribute(container, attribute, op, value),
-            (None, Some(sub)) => sub_attribute(container, attribute, sub, op, value),
+            (None, None) => whole_attribute(container, attribute, op, value, quirks),
+            (None, Some(sub)) => sub_attribute(container, attribute, sub, op, value, quirks),
             (Some(filter), sub) => {
-                filtered(container, attribute, filter, sub, op, value).map_err(|e| {
-                    match e.scim_type {
-                        Some(ScimType::NoTarget) => {
-                            no_target(format!("no value of {name} matches"))
-                        }
-                        _ => e,
+                let edit = Edit {
+                    attribute,
+                    filter,
+                    sub,
+                    op,
+                    value,
+                };
+                let result = match attribute.multi_valued {
+                    true => filtered(container, &edit, quirks),
+                    false => filtered_single(container, &edit, quirks),
+                };
+                result.map_err(|e| match e.scim_type {
+                    Some(ScimType::NoTarget) if e.detail.is_empty() => {
+                        no_target(format!("no value of {name} matches the filter"))
                     }
+                    _ => e,
                 })
             }
-        }
-    }
-
-    /// The object holding the target attribute: the document, or its extension's object.
-    fn container(
-        &mut self,
-        target: &Target,
-        op: PatchOp,
-    ) -> Result<Option<&mut Map<String, Value>>, ScimError> {
-        let Some(urn) = target.resolved.extension else {
-            return Ok(Some(&mut *self.document));
-        };
-        if op == PatchOp::Remove && !self.document.contains_key(urn) {
-            return Ok(None);
-        }
-        let entry = self
-            .document
-            .entry(urn.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        match entry {
-            Value::Object(map) => Ok(Some(map)),
-            _ => Err(ScimError::invalid_value(format!("{urn} is not an object"))),
         }
     }
 
@@ -443,6 +468,27 @@ impl Engine<'_> {
     }
 }
 
+/// The object holding the target attribute: the document, or its extension's object.
+fn container<'d>(
+    document: &'d mut Map<String, Value>,
+    target: &Target,
+    op: PatchOp,
+) -> Result<Option<&'d mut Map<String, Value>>, ScimError> {
+    let Some(urn) = target.resolved.extension else {
+        return Ok(Some(document));
+    };
+    if op == PatchOp::Remove && !document.contains_key(urn) {
+        return Ok(None);
+    }
+    let entry = document
+        .entry(urn.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    match entry {
+        Value::Object(map) => Ok(Some(map)),
+        _ => Err(ScimError::invalid_value(format!("{urn} is not an object"))),
+    }
+}
+
 fn member_list(value: Value) -> Result<Vec<MemberValue>, ScimError> {
     parse_members(value)
 }
@@ -471,6 +517,7 @@ fn whole_attribute(
     attribute: &Attribute,
     op: PatchOp,
     value: Option<Value>,
+    quirks: &mut Quirks,
 ) -> Result<(), ScimError> {
     let name = attribute.name;
     let Some(value) = value.filter(|_| op != PatchOp::Remove) else {
@@ -482,7 +529,7 @@ fn whole_attribute(
             Value::Array(_) => value,
             single => Value::Array(vec![single]),
         };
-        let new = match attribute_value(attribute, value)? {
+        let new = match attribute_value(attribute, value, quirks)? {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
@@ -502,7 +549,7 @@ fn whole_attribute(
         }
         return Ok(());
     }
-    let Some(value) = attribute_value(attribute, value)? else {
+    let Some(value) = attribute_value(attribute, value, quirks)? else {
         container.remove(name);
         return Ok(());
     };
@@ -527,11 +574,12 @@ fn sub_attribute(
     sub: &Attribute,
     op: PatchOp,
     value: Option<Value>,
+    quirks: &mut Quirks,
 ) -> Result<(), ScimError> {
     let name = attribute.name;
     let value = match (op, value) {
         (PatchOp::Remove, _) | (_, None) => None,
-        (_, Some(v)) => attribute_value(sub, v)?,
+        (_, Some(v)) => attribute_value(sub, v, quirks)?,
     };
     let elements: Vec<&mut Map<String, Value>> = match container.get_mut(name) {
         Some(Value::Object(map)) => vec![map],
@@ -555,37 +603,78 @@ fn sub_attribute(
     Ok(())
 }
 
+/// One filtered operation: `attr[filter]` or `attr[filter].sub`.
+struct Edit<'a> {
+    attribute: &'a Attribute,
+    filter: &'a Filter,
+    sub: Option<&'a Attribute>,
+    op: PatchOp,
+    value: Option<Value>,
+}
+
 /// `op` on `attr[filter]` or `attr[filter].sub`: only the values the filter selects.
 fn filtered(
     container: &mut Map<String, Value>,
-    attribute: &Attribute,
-    filter: &Filter,
-    sub: Option<&Attribute>,
-    op: PatchOp,
-    value: Option<Value>,
+    edit: &Edit<'_>,
+    quirks: &mut Quirks,
 ) -> Result<(), ScimError> {
-    let name = attribute.name;
+    let name = edit.attribute.name;
     let mut list = match container.remove(name) {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
-    let selected: Vec<usize> = (0..list.len())
-        .filter(|&i| matches(&list[i], filter))
+    let result = edit_list(&mut list, edit, quirks);
+    if !list.is_empty() {
+        container.insert(name.to_owned(), Value::Array(list));
+    }
+    result
+}
+
+/// A filter on a single-valued complex attribute (`manager[value eq "id"]`): its one value is
+/// selected when it matches; it is never created this way.
+fn filtered_single(
+    container: &mut Map<String, Value>,
+    edit: &Edit<'_>,
+    quirks: &mut Quirks,
+) -> Result<(), ScimError> {
+    let name = edit.attribute.name;
+    let mut list: Vec<Value> = container.remove(name).into_iter().collect();
+    let result = match list.iter().any(|v| matches(v, edit.filter)) {
+        true => edit_list(&mut list, edit, quirks),
+        false if edit.op == PatchOp::Remove => Ok(()),
+        false => Err(no_target("")),
+    };
+    if let Some(value) = list.pop() {
+        container.insert(name.to_owned(), value);
+    }
+    result
+}
+
+fn edit_list(list: &mut Vec<Value>, edit: &Edit<'_>, quirks: &mut Quirks) -> Result<(), ScimError> {
+    let mut selected: Vec<usize> = (0..list.len())
+        .filter(|&i| matches(&list[i], edit.filter))
         .collect();
-    let result = match (op, sub) {
+    if selected.is_empty() && edit.op != PatchOp::Remove {
+        let Some(element) = element_from_filter(edit.filter)
+            .filter(|_| quirks.apply(Normalisation::FilteredPathCreates))
+        else {
+            return Err(no_target(""));
+        };
+        list.push(element);
+        selected.push(list.len() - 1);
+    }
+    match (edit.op, edit.sub) {
         (PatchOp::Remove, None) => {
             let mut index = 0;
             list.retain(|_| {
                 index += 1;
                 !selected.contains(&(index - 1))
             });
-            Ok(())
         }
-        _ if selected.is_empty() && op != PatchOp::Remove => Err(no_target("")),
-        (_, Some(sub)) => {
-            let value = match (op, value) {
+        (op, Some(sub)) => {
+            let value = match (op, edit.value.clone()) {
                 (PatchOp::Remove, _) | (_, None) => None,
-                (_, Some(v)) => attribute_value(sub, v)?,
+                (_, Some(v)) => attribute_value(sub, v, quirks)?,
             };
             for &i in &selected {
                 if let Some(element) = list[i].as_object_mut() {
@@ -593,13 +682,14 @@ fn filtered(
                 }
             }
             if sub.name == "primary" && value == Some(Value::Bool(true)) {
-                keep_one_primary_at(&mut list, &selected);
+                keep_one_primary_at(list, &selected);
             }
-            Ok(())
         }
-        (_, None) => {
-            let replacement = value
-                .map(|v| attribute_value_element(attribute, v))
+        (op, None) => {
+            let replacement = edit
+                .value
+                .clone()
+                .map(|v| element_value(edit.attribute, v, quirks))
                 .transpose()?
                 .flatten();
             for &i in &selected {
@@ -615,24 +705,55 @@ fn filtered(
                 .iter()
                 .any(|&i| list[i].get("primary") == Some(&Value::Bool(true)))
             {
-                keep_one_primary_at(&mut list, &selected);
+                keep_one_primary_at(list, &selected);
             }
-            Ok(())
         }
-    };
-    if !list.is_empty() {
-        container.insert(name.to_owned(), Value::Array(list));
     }
-    result
+    Ok(())
 }
 
-/// One value of a multi-valued attribute, checked.
-fn attribute_value_element(
+/// The value a filter of `sub eq "x"` terms describes (`type eq "work"` → `{"type": "work"}`),
+/// for Entra's filtered paths that create what they do not find. Anything but `eq` and `and`
+/// describes no single value.
+fn element_from_filter(filter: &Filter) -> Option<Value> {
+    fn collect(filter: &Filter, into: &mut Map<String, Value>) -> Option<()> {
+        match filter {
+            Filter::And(a, b) => {
+                collect(a, into)?;
+                collect(b, into)
+            }
+            Filter::Compare {
+                attr,
+                op: CompareOp::Eq,
+                value,
+            } => {
+                let value = match value {
+                    CompValue::Str(s) => Value::String(s.clone()),
+                    CompValue::Bool(b) => Value::Bool(*b),
+                    _ => return None,
+                };
+                into.insert(attr.sub.clone()?, value);
+                Some(())
+            }
+            _ => None,
+        }
+    }
+    let mut element = Map::new();
+    collect(filter, &mut element)?;
+    Some(Value::Object(element))
+}
+
+/// One value of an attribute, checked: an element of a list, or a single complex value.
+fn element_value(
     attribute: &Attribute,
     value: Value,
+    quirks: &mut Quirks,
 ) -> Result<Option<Value>, ScimError> {
+    if !attribute.multi_valued {
+        return attribute_value(attribute, value, quirks);
+    }
     Ok(
-        match attribute_value(attribute, Value::Array(vec![value]))? {
+        match attribute_value(attribute, Value::Array(vec![value]), quirks)? {
             Some(Value::Array(mut items)) => items.pop(),
             _ => None,
         },

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::dialect::Quirks;
 use super::error::ScimError;
 use super::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, USER_SCHEMA, USER_TYPE};
 use super::validate::canonicalize;
@@ -65,17 +66,20 @@ fn invalid(error: DomainError) -> ScimError {
 
 /// Reads a User from a POST or PUT body. `password` is write-only and never stored; `groups` is
 /// derived from memberships, so a client's value is ignored.
-pub fn parse_user(body: Value) -> Result<UserData, ScimError> {
+pub fn parse_user(body: Value, quirks: &mut Quirks) -> Result<UserData, ScimError> {
     let mut attributes = body_object(body)?;
     for key in SERVER_MANAGED.iter().chain(&["groups", "password"]) {
         attributes.retain(|name, _| !name.eq_ignore_ascii_case(key));
     }
-    let attributes = canonicalize(&USER_TYPE, attributes)?;
+    let attributes = canonicalize(&USER_TYPE, attributes, quirks)?;
     UserData::from_document(Document::new(attributes)).map_err(invalid)
 }
 
 /// Reads a Group and its members from a POST or PUT body.
-pub fn parse_group(body: Value) -> Result<(GroupData, Vec<MemberValue>), ScimError> {
+pub fn parse_group(
+    body: Value,
+    quirks: &mut Quirks,
+) -> Result<(GroupData, Vec<MemberValue>), ScimError> {
     let mut attributes = body_object(body)?;
     for key in SERVER_MANAGED {
         attributes.retain(|name, _| !name.eq_ignore_ascii_case(key));
@@ -88,7 +92,7 @@ pub fn parse_group(body: Value) -> Result<(GroupData, Vec<MemberValue>), ScimErr
         None | Some(Value::Null) => Vec::new(),
         Some(value) => parse_members(value)?,
     };
-    let attributes = canonicalize(&GROUP_TYPE, attributes)?;
+    let attributes = canonicalize(&GROUP_TYPE, attributes, quirks)?;
     Ok((
         GroupData::from_document(Document::new(attributes)).map_err(invalid)?,
         members,

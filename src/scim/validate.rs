@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 
+use super::dialect::{Normalisation, Quirks};
 use super::error::ScimError;
 use super::schema::{Attribute, COMMON_ATTRIBUTES, Mutability, ResourceType, Schema};
 use crate::domain::filter::ValueKind;
@@ -17,6 +18,7 @@ use crate::domain::filter::ValueKind;
 pub fn canonicalize(
     resource: &ResourceType,
     attributes: Map<String, Value>,
+    quirks: &mut Quirks,
 ) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
     for (key, value) in attributes {
@@ -26,7 +28,7 @@ pub fn canonicalize(
             .find(|s| s.id.eq_ignore_ascii_case(&key))
         {
             let Value::Object(inner) = value else {
-                if value.is_null() {
+                if value.is_null() || empty_string(&value, quirks) {
                     continue;
                 }
                 return Err(ScimError::invalid_syntax(format!(
@@ -34,18 +36,20 @@ pub fn canonicalize(
                     extension.id
                 )));
             };
-            let inner = canonicalize_schema(extension, inner)?;
+            let inner = canonicalize_schema(extension, inner, quirks)?;
             if !inner.is_empty() {
                 out.insert(extension.id.to_owned(), Value::Object(inner));
             }
             continue;
         }
-        let attribute = resource
-            .schema
-            .attribute(&key)
-            .or_else(|| common(&key))
-            .ok_or_else(|| unknown(&key, resource.schema.id))?;
-        insert(&mut out, attribute, value)?;
+        let attribute = resource.schema.attribute(&key).or_else(|| common(&key));
+        let Some(attribute) = attribute else {
+            if quirks.apply(Normalisation::DropUnknownAttributes) {
+                continue;
+            }
+            return Err(unknown(&key, resource.schema.id));
+        };
+        insert(&mut out, attribute, value, quirks)?;
     }
     Ok(out)
 }
@@ -53,6 +57,7 @@ pub fn canonicalize(
 fn canonicalize_schema(
     schema: &Schema,
     attributes: Map<String, Value>,
+    quirks: &mut Quirks,
 ) -> Result<Map<String, Value>, ScimError> {
     let mut out = Map::new();
     for (key, value) in attributes {
@@ -60,10 +65,13 @@ fn canonicalize_schema(
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        let attribute = schema
-            .attribute(&key)
-            .ok_or_else(|| unknown(&key, schema.id))?;
-        insert(&mut out, attribute, value)?;
+        let Some(attribute) = schema.attribute(&key) else {
+            if quirks.apply(Normalisation::DropUnknownAttributes) {
+                continue;
+            }
+            return Err(unknown(&key, schema.id));
+        };
+        insert(&mut out, attribute, value, quirks)?;
     }
     Ok(out)
 }
@@ -82,23 +90,33 @@ fn insert(
     out: &mut Map<String, Value>,
     attribute: &'static Attribute,
     value: Value,
+    quirks: &mut Quirks,
 ) -> Result<(), ScimError> {
     if attribute.mutability == Mutability::ReadOnly {
         return Ok(());
     }
-    if let Some(value) = attribute_value(attribute, value)? {
+    if let Some(value) = attribute_value(attribute, value, quirks)? {
         out.insert(attribute.name.to_owned(), value);
     }
     Ok(())
 }
 
+/// `""` where empty values count as unassigned (OneLogin).
+fn empty_string(value: &Value, quirks: &mut Quirks) -> bool {
+    value.as_str() == Some("") && quirks.apply(Normalisation::DropEmptyValues)
+}
+
 /// The canonical value of one attribute, `None` when unassigned.
-pub fn attribute_value(attribute: &Attribute, value: Value) -> Result<Option<Value>, ScimError> {
-    if value.is_null() {
+pub fn attribute_value(
+    attribute: &Attribute,
+    value: Value,
+    quirks: &mut Quirks,
+) -> Result<Option<Value>, ScimError> {
+    if value.is_null() || empty_string(&value, quirks) {
         return Ok(None);
     }
     if !attribute.multi_valued {
-        return single_value(attribute, value);
+        return single_value(attribute, value, quirks);
     }
     let Value::Array(items) = value else {
         return Err(ScimError::invalid_value(format!(
@@ -108,7 +126,7 @@ pub fn attribute_value(attribute: &Attribute, value: Value) -> Result<Option<Val
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        if let Some(item) = single_value(attribute, item)? {
+        if let Some(item) = single_value(attribute, item, quirks)? {
             out.push(item);
         }
     }
@@ -126,13 +144,18 @@ pub fn attribute_value(attribute: &Attribute, value: Value) -> Result<Option<Val
     Ok((!out.is_empty()).then_some(Value::Array(out)))
 }
 
-fn single_value(attribute: &Attribute, value: Value) -> Result<Option<Value>, ScimError> {
-    if value.is_null() {
+fn single_value(
+    attribute: &Attribute,
+    value: Value,
+    quirks: &mut Quirks,
+) -> Result<Option<Value>, ScimError> {
+    if value.is_null() || empty_string(&value, quirks) {
         return Ok(None);
     }
     if attribute.kind != ValueKind::Complex {
-        return simple_value(attribute, value).map(Some);
+        return simple_value(attribute, value, quirks).map(Some);
     }
+    let value = bare_complex_value(attribute, value, quirks);
     let Value::Object(fields) = value else {
         return Err(ScimError::invalid_value(format!(
             "{} must be an object with sub-attributes ({})",
@@ -142,19 +165,43 @@ fn single_value(attribute: &Attribute, value: Value) -> Result<Option<Value>, Sc
     };
     let mut out = Map::new();
     for (key, value) in fields {
-        let sub = attribute.sub_attribute(&key).ok_or_else(|| {
-            ScimError::invalid_syntax(format!(
+        let Some(sub) = attribute.sub_attribute(&key) else {
+            if quirks.apply(Normalisation::DropUnknownAttributes) {
+                continue;
+            }
+            return Err(ScimError::invalid_syntax(format!(
                 "{key:?} is not a sub-attribute of {} (it has {})",
                 attribute.name,
                 sub_names(attribute)
-            ))
-        })?;
-        if sub.mutability == Mutability::ReadOnly || value.is_null() {
+            )));
+        };
+        if sub.mutability == Mutability::ReadOnly || value.is_null() || empty_string(&value, quirks)
+        {
             continue;
         }
-        out.insert(sub.name.to_owned(), simple_value(sub, value)?);
+        out.insert(sub.name.to_owned(), simple_value(sub, value, quirks)?);
     }
     Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+/// Entra sends `manager` as `"id"` or `[{"value": "id"}]`; the complex form is `{"value": "id"}`.
+fn bare_complex_value(attribute: &Attribute, value: Value, quirks: &mut Quirks) -> Value {
+    if attribute.multi_valued || attribute.sub_attribute("value").is_none() {
+        return value;
+    }
+    match value {
+        Value::String(id) if quirks.apply(Normalisation::ManagerAsString) => {
+            Value::Object(Map::from_iter([("value".to_owned(), Value::String(id))]))
+        }
+        Value::Array(mut items)
+            if items.len() == 1
+                && items[0].is_object()
+                && quirks.apply(Normalisation::ManagerAsString) =>
+        {
+            items.pop().unwrap_or_default()
+        }
+        other => other,
+    }
 }
 
 fn sub_names(attribute: &Attribute) -> String {
@@ -167,7 +214,25 @@ fn sub_names(attribute: &Attribute) -> String {
 }
 
 /// Checks a value against a simple attribute's type (RFC 7643 §2.3).
-fn simple_value(attribute: &Attribute, value: Value) -> Result<Value, ScimError> {
+fn simple_value(
+    attribute: &Attribute,
+    value: Value,
+    quirks: &mut Quirks,
+) -> Result<Value, ScimError> {
+    if attribute.kind == ValueKind::Boolean
+        && let Some(text) = value.as_str()
+    {
+        let parsed = match text.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        if let Some(parsed) = parsed
+            && quirks.apply(Normalisation::StringBooleans)
+        {
+            return Ok(Value::Bool(parsed));
+        }
+    }
     let fits = match attribute.kind {
         ValueKind::String | ValueKind::Reference | ValueKind::Binary => value.is_string(),
         ValueKind::Boolean => value.is_boolean(),
@@ -205,7 +270,7 @@ mod tests {
         let Value::Object(map) = value else {
             unreachable!()
         };
-        canonicalize(&USER_TYPE, map).map(Value::Object)
+        canonicalize(&USER_TYPE, map, &mut Quirks::strict()).map(Value::Object)
     }
 
     #[test]
@@ -280,12 +345,49 @@ mod tests {
     }
 
     #[test]
+    fn dialects_normalise_what_their_idp_sends_and_generic_refuses_it() {
+        use crate::domain::IdpKind;
+        use crate::scim::dialect::Dialect;
+        let read = |kind: IdpKind, body: Value| {
+            let Value::Object(map) = body else {
+                unreachable!()
+            };
+            let mut quirks = Quirks::new(Dialect::for_kind(kind));
+            canonicalize(&USER_TYPE, map, &mut quirks)
+                .map(|m| (Value::Object(m), quirks.fired().to_vec()))
+        };
+        let entra = json!({"userName": "a", "active": "False",
+                           ENTERPRISE_USER_SCHEMA: {"manager": "m-1"}});
+        let (out, fired) = read(IdpKind::Entra, entra.clone()).unwrap_or_default();
+        assert_eq!(out["active"], json!(false));
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "m-1"})
+        );
+        assert_eq!(
+            fired,
+            [
+                Normalisation::StringBooleans,
+                Normalisation::ManagerAsString
+            ]
+        );
+        assert!(read(IdpKind::Generic, entra).is_err());
+        let onelogin = json!({"userName": "a", "title": "", "customField": "x",
+                              "name": {"givenName": "", "familyName": "F"}});
+        let (out, _) = read(IdpKind::Onelogin, onelogin.clone()).unwrap_or_default();
+        assert_eq!(out, json!({"userName": "a", "name": {"familyName": "F"}}));
+        assert!(read(IdpKind::Generic, onelogin).is_err());
+    }
+
+    #[test]
     fn groups_validate_against_the_group_schema() {
         let Value::Object(map) = json!({"DISPLAYNAME": "Sales", "externalId": "x"}) else {
             unreachable!()
         };
         assert_eq!(
-            canonicalize(&GROUP_TYPE, map).ok().map(Value::Object),
+            canonicalize(&GROUP_TYPE, map, &mut Quirks::strict())
+                .ok()
+                .map(Value::Object),
             Some(json!({"displayName": "Sales", "externalId": "x"}))
         );
     }

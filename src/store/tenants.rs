@@ -18,7 +18,10 @@ impl Store {
             name: Set(name.to_string()),
             idp_kind: Set(idp_kind.to_string()),
             created_at: Set(self.clock.now()),
-            settings: Set(None),
+            settings: Set(Some(
+                serde_json::to_value(TenantSettings::for_kind(idp_kind))
+                    .map_err(|e| DomainError::Internal(e.to_string()))?,
+            )),
         };
         let transaction = self.write().await?;
         let model = model

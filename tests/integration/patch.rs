@@ -31,7 +31,7 @@ async fn patch_replaces_adds_and_removes_user_attributes_and_bumps_the_version(a
                 {"op": "replace", "path": "displayName", "value": "Alice"},
                 {"op": "add", "path": "phoneNumbers", "value": [{"value": "+1 555", "type": "work"}]},
                 {"op": "remove", "path": "name.familyName"},
-                {"op": "replace", "value": {"title": "Engineer", "name.givenName": "Al"}},
+                {"op": "replace", "value": {"title": "Engineer", "name": {"givenName": "Al"}}},
             ]),
         )
         .await;

@@ -10,6 +10,7 @@ use super::super::reply;
 use super::super::request::{BodyError, HttpRequest};
 use crate::domain::{Actor, TenantId, TenantSettings};
 use crate::scim::ScimError;
+use crate::scim::dialect::{Dialect, Quirks};
 use crate::scim::discovery::Limits;
 use crate::scim::list::{ListParams, ListResponse};
 use crate::scim::projection::Projection;
@@ -151,9 +152,23 @@ impl<'a> ScimContext<'a> {
         response
     }
 
-    /// The tenant's protocol settings.
-    pub async fn tenant_settings(&self) -> Result<TenantSettings, ApiError> {
-        Ok(self.store().tenant_by_id(self.tenant()).await?.settings)
+    /// For a request that writes: the tenant's dialect, as a fresh [`Quirks`], and its
+    /// settings.
+    pub async fn dialect(&self) -> Result<(Quirks, TenantSettings), ApiError> {
+        let tenant = self.store().tenant_by_id(self.tenant()).await?;
+        let dialect =
+            Dialect::for_kind(tenant.idp_kind).without(&tenant.settings.disabled_normalisations);
+        Ok((Quirks::new(dialect), tenant.settings))
+    }
+
+    /// Logs and counts the normalisations a request needed (whether or not it then succeeded).
+    pub fn record(&self, quirks: &Quirks) {
+        for normalisation in quirks.fired() {
+            tracing::debug!(%normalisation, "normalised the IdP's dialect");
+        }
+        self.state
+            .normalisations
+            .record(self.tenant(), quirks.fired());
     }
 
     /// 304 Not Modified with the current ETag.

@@ -34,8 +34,10 @@ pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Resp
 }
 
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let (data, members) = parse_group(context.json_body()?)?;
-    let settings = context.tenant_settings().await?;
+    let (mut quirks, settings) = context.dialect().await?;
+    let parsed = parse_group(context.json_body()?, &mut quirks);
+    context.record(&quirks);
+    let (data, members) = parsed?;
     let group = context
         .store()
         .create_group(&context.actor(), data, members, settings.unknown_members)
@@ -66,9 +68,11 @@ pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiErr
 /// PUT replaces the group, members included: the members not listed are removed.
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     let id = group_id(id)?;
-    let (data, members) = parse_group(context.json_body()?)?;
+    let (mut quirks, settings) = context.dialect().await?;
+    let parsed = parse_group(context.json_body()?, &mut quirks);
+    context.record(&quirks);
+    let (data, members) = parsed?;
     let projection = context.projection(&GROUP_TYPE);
-    let settings = context.tenant_settings().await?;
     let group = context
         .store()
         .update_group::<ApiError>(
@@ -86,26 +90,34 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
 
 /// PATCH: attribute operations apply to the stored document; member operations become row
 /// inserts and deletes, so concurrent PATCHes adding different members lose none.
-pub async fn patch(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
-    let id = group_id(id)?;
-    let patch = parse_patch(context.json_body()?)?;
+pub async fn patch(context: &ScimContext<'_>, raw_id: &str) -> Result<Response, ApiError> {
+    let id = group_id(raw_id)?;
     let projection = context.projection(&GROUP_TYPE);
-    let settings = context.tenant_settings().await?;
+    let (mut quirks, settings) = context.dialect().await?;
     let answer_with_group = settings.group_patch_response == GroupPatchResponse::Resource;
-    let group = context
-        .store()
-        .update_group::<ApiError>(
-            &context.actor(),
-            id,
-            context.if_match(),
-            answer_with_group && projection.returns("members"),
-            settings.unknown_members,
-            |current| {
-                let changed = patch.apply_to_group(&GROUP_TYPE, current.data.document())?;
-                Ok((GroupData::from_document(changed.document)?, changed.members))
-            },
-        )
-        .await?;
+    let result = match parse_patch(context.json_body()?, &mut quirks) {
+        Ok(patch) => {
+            context
+                .store()
+                .update_group::<ApiError>(
+                    &context.actor(),
+                    id,
+                    context.if_match(),
+                    answer_with_group && projection.returns("members"),
+                    settings.unknown_members,
+                    |current| {
+                        let document = current.data.document();
+                        let changed =
+                            patch.apply_to_group(&GROUP_TYPE, raw_id, document, &mut quirks)?;
+                        Ok((GroupData::from_document(changed.document)?, changed.members))
+                    },
+                )
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    context.record(&quirks);
+    let group = result?;
     if !answer_with_group {
         return Ok(context.no_content(group.meta.version));
     }

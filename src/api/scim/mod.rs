@@ -44,6 +44,9 @@ pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
             header::HeaderName::from_static("x-request-id"),
             &request.request_id,
         );
+        if wants_plain_json(&request) && response.headers().contains_key(header::CONTENT_TYPE) {
+            reply::set_header(&mut response, header::CONTENT_TYPE, "application/json");
+        }
         tracing::info!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -53,6 +56,15 @@ pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// RFC 7644 §3.8: a client that accepts `application/json` but not `application/scim+json`
+/// (OneLogin documents its connector so) gets the same body labelled `application/json`.
+fn wants_plain_json(request: &HttpRequest) -> bool {
+    request.header(header::ACCEPT).is_some_and(|accept| {
+        let accept = accept.to_ascii_lowercase();
+        accept.contains("application/json") && !accept.contains("application/scim+json")
+    })
 }
 
 async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, ApiError> {

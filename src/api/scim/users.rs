@@ -31,8 +31,10 @@ pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Resp
 }
 
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let data = parse_user(context.json_body()?)?;
-    let user = context.store().create_user(&context.actor(), data).await?;
+    let (mut quirks, _) = context.dialect().await?;
+    let data = parse_user(context.json_body()?, &mut quirks);
+    context.record(&quirks);
+    let user = context.store().create_user(&context.actor(), data?).await?;
     let body = context
         .projection(&USER_TYPE)
         .apply(render_user(&user, context.urls()));
@@ -53,9 +55,14 @@ pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiErr
     Ok(context.resource(&body, user.meta.version))
 }
 
+/// PUT replaces the user. Okta sends it after a GET, carrying `groups` and `password`: both are
+/// accepted and ignored (read-only and write-only).
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     let id = user_id(id)?;
-    let data = parse_user(context.json_body()?)?;
+    let (mut quirks, _) = context.dialect().await?;
+    let data = parse_user(context.json_body()?, &mut quirks);
+    context.record(&quirks);
+    let data = data?;
     let user = context
         .store()
         .update_user::<ApiError>(&context.actor(), id, context.if_match(), |_| Ok(data))
@@ -67,16 +74,28 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
 }
 
 /// PATCH applies to the stored user under its row lock, so concurrent PATCHes serialise.
-pub async fn patch(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
-    let id = user_id(id)?;
-    let patch = parse_patch(context.json_body()?)?;
-    let user = context
-        .store()
-        .update_user::<ApiError>(&context.actor(), id, context.if_match(), |current| {
-            let document = patch.apply_to_user(&USER_TYPE, current.data.document())?;
-            Ok(UserData::from_document(document)?)
-        })
-        .await?;
+pub async fn patch(context: &ScimContext<'_>, raw_id: &str) -> Result<Response, ApiError> {
+    let id = user_id(raw_id)?;
+    let (mut quirks, _) = context.dialect().await?;
+    let result = match parse_patch(context.json_body()?, &mut quirks) {
+        Ok(patch) => {
+            context
+                .store()
+                .update_user::<ApiError>(&context.actor(), id, context.if_match(), |current| {
+                    let document = patch.apply_to_user(
+                        &USER_TYPE,
+                        raw_id,
+                        current.data.document(),
+                        &mut quirks,
+                    )?;
+                    Ok(UserData::from_document(document)?)
+                })
+                .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    context.record(&quirks);
+    let user = result?;
     let body = context
         .projection(&USER_TYPE)
         .apply(render_user(&user, context.urls()));

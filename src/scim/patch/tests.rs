@@ -1,7 +1,12 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::domain::IdpKind;
+use crate::scim::dialect::Dialect;
 use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, GROUP_TYPE, USER_TYPE};
+
+const USER_ID: &str = "01939a5e-0000-7000-8000-000000000001";
+const GROUP_ID: &str = "01939a5e-0000-7000-8000-000000000002";
 
 fn document(value: Value) -> Document {
     match value {
@@ -11,13 +16,21 @@ fn document(value: Value) -> Document {
 }
 
 fn patch(operations: Value) -> PatchRequest {
-    parse_patch(json!({"schemas": [PATCH_SCHEMA], "Operations": operations}))
-        .unwrap_or_else(|e| unreachable!("{e:?}"))
+    parse_patch(
+        json!({"schemas": [PATCH_SCHEMA], "Operations": operations}),
+        &mut Quirks::strict(),
+    )
+    .unwrap_or_else(|e| unreachable!("{e:?}"))
 }
 
 fn user_after(current: Value, operations: Value) -> Result<Value, ScimError> {
     patch(operations)
-        .apply_to_user(&USER_TYPE, &document(current))
+        .apply_to_user(
+            &USER_TYPE,
+            USER_ID,
+            &document(current),
+            &mut Quirks::strict(),
+        )
         .map(|d| Value::Object(d.into_attributes()))
 }
 
@@ -57,24 +70,32 @@ fn replace_with_a_path_sets_simple_and_merges_complex_attributes() {
 }
 
 #[test]
-fn pathless_values_name_attributes_extensions_and_sub_attributes() {
+fn pathless_values_name_attributes_and_extensions() {
     let out = user_after(
         alice(),
         json!([{"op": "replace", "value": {
             "displayName": "Alice S",
-            "name.givenName": "Ally",
+            "name": {"givenName": "Ally"},
             ENTERPRISE_USER_SCHEMA: {"department": "R&D"},
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter": "42"
         }}]),
     )
     .ok();
     let out = out.as_ref();
     assert_eq!(out.map(|o| &o["displayName"]), Some(&json!("Alice S")));
-    assert_eq!(out.map(|o| &o["name"]["givenName"]), Some(&json!("Ally")));
+    assert_eq!(
+        out.map(|o| &o["name"]),
+        Some(&json!({"givenName": "Ally", "familyName": "Smith"}))
+    );
     assert_eq!(
         out.map(|o| &o[ENTERPRISE_USER_SCHEMA]),
-        Some(&json!({"department": "R&D", "costCenter": "42"}))
+        Some(&json!({"department": "R&D"}))
     );
+    // Keys that are paths are Entra's dialect (`pathless_value_paths`), not RFC 7644.
+    let dotted = user_after(
+        alice(),
+        json!([{"op": "replace", "value": {"name.givenName": "Ally"}}]),
+    );
+    assert_eq!(scim_type(dotted), Some(ScimType::InvalidPath));
 }
 
 #[test]
@@ -193,7 +214,10 @@ fn bad_paths_values_and_bodies_are_refused_with_their_scim_type() {
         json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "title"}]}),
         json!([1, 2]),
     ] {
-        assert!(parse_patch(body.clone()).is_err(), "{body}");
+        assert!(
+            parse_patch(body.clone(), &mut Quirks::strict()).is_err(),
+            "{body}"
+        );
     }
 }
 
@@ -204,7 +228,11 @@ fn a_failing_operation_leaves_the_document_untouched() {
         {"op": "replace", "path": "displayName", "value": "changed"},
         {"op": "replace", "path": "id", "value": "x"},
     ]));
-    assert!(request.apply_to_user(&USER_TYPE, &current).is_err());
+    assert!(
+        request
+            .apply_to_user(&USER_TYPE, USER_ID, &current, &mut Quirks::strict())
+            .is_err()
+    );
     assert_eq!(current.get("displayName"), None);
 }
 
@@ -220,10 +248,15 @@ fn group_member_operations_become_row_deltas_and_other_attributes_apply() {
     let request = patch(json!([
         {"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
         {"op": "remove", "path": "members[value eq \"u3\" or value eq \"u2\"]"},
-        {"op": "Replace", "value": {"displayName": "Renamed"}},
+        {"op": "replace", "value": {"displayName": "Renamed"}},
     ]));
     let out = request
-        .apply_to_group(&GROUP_TYPE, &document(json!({"displayName": "Sales"})))
+        .apply_to_group(
+            &GROUP_TYPE,
+            GROUP_ID,
+            &document(json!({"displayName": "Sales"})),
+            &mut Quirks::strict(),
+        )
         .ok();
     assert_eq!(
         out.as_ref().map(|g| g.members.clone()),
@@ -242,7 +275,7 @@ fn group_member_operations_become_row_deltas_and_other_attributes_apply() {
 fn removing_members_with_a_value_removes_only_those_and_without_one_removes_all() {
     let group = document(json!({"displayName": "Sales"}));
     let only = patch(json!([{"op": "remove", "path": "members", "value": [{"value": "u1"}]}]))
-        .apply_to_group(&GROUP_TYPE, &group)
+        .apply_to_group(&GROUP_TYPE, GROUP_ID, &group, &mut Quirks::strict())
         .map(|g| g.members)
         .ok();
     assert_eq!(
@@ -253,12 +286,12 @@ fn removing_members_with_a_value_removes_only_those_and_without_one_removes_all(
         })
     );
     let all = patch(json!([{"op": "remove", "path": "members"}]))
-        .apply_to_group(&GROUP_TYPE, &group)
+        .apply_to_group(&GROUP_TYPE, GROUP_ID, &group, &mut Quirks::strict())
         .map(|g| g.members)
         .ok();
     assert_eq!(all, Some(MembersChange::Clear));
     let replaced = patch(json!([{"op": "replace", "path": "members", "value": [{"value": "u9"}]}]))
-        .apply_to_group(&GROUP_TYPE, &group)
+        .apply_to_group(&GROUP_TYPE, GROUP_ID, &group, &mut Quirks::strict())
         .map(|g| g.members)
         .ok();
     assert_eq!(replaced, Some(MembersChange::Replace(vec![member("u9")])));
@@ -312,9 +345,9 @@ mod properties {
             if let Some(path) = path { operation.insert("path".into(), json!(path)); }
             if let Some(value) = value { operation.insert("value".into(), value); }
             let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [Value::Object(operation)]});
-            if let Ok(request) = parse_patch(body) {
-                let _ = request.apply_to_user(&USER_TYPE, &document(alice()));
-                let _ = request.apply_to_group(&GROUP_TYPE, &document(json!({"displayName": "G"})));
+            if let Ok(request) = parse_patch(body, &mut Quirks::strict()) {
+                let _ = request.apply_to_user(&USER_TYPE, USER_ID, &document(alice()), &mut Quirks::strict());
+                let _ = request.apply_to_group(&GROUP_TYPE, GROUP_ID, &document(json!({"displayName": "G"})), &mut Quirks::strict());
             }
         }
 
@@ -366,4 +399,124 @@ fn a_path_naming_an_extension_targets_the_whole_extension() {
             .map(|o| o.get(ENTERPRISE_USER_SCHEMA).is_none()),
         Some(true)
     );
+}
+
+/// Applies operations as a tenant of `kind`; the result and the normalisations that fired.
+fn as_idp(
+    kind: IdpKind,
+    current: Value,
+    operations: Value,
+) -> Result<(Value, Vec<Normalisation>), ScimError> {
+    let mut quirks = Quirks::new(Dialect::for_kind(kind));
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": operations});
+    let request = parse_patch(body, &mut quirks)?;
+    let out = request.apply_to_user(&USER_TYPE, USER_ID, &document(current), &mut quirks)?;
+    Ok((
+        Value::Object(out.into_attributes()),
+        quirks.fired().to_vec(),
+    ))
+}
+
+#[test]
+fn entra_patches_normalise_and_keep_every_normal_operation() {
+    let operations = json!([
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@work.example"},
+        {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"},
+        {"op": "replace", "value": {"name.familyName": "Jones",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Retail"}},
+        {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "m-9"},
+        {"op": "replace", "path": "title", "value": "Lead"},
+    ]);
+    let (out, fired) = as_idp(IdpKind::Entra, alice(), operations.clone()).unwrap_or_default();
+    assert_eq!(out["active"], json!(false));
+    assert_eq!(out["emails"][0]["value"], "new@work.example");
+    assert_eq!(
+        out["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+1 555"}])
+    );
+    assert_eq!(out["name"]["familyName"], "Jones");
+    assert_eq!(
+        out[ENTERPRISE_USER_SCHEMA],
+        json!({"department": "Retail", "manager": {"value": "m-9"}})
+    );
+    assert_eq!(out["title"], "Lead");
+    for expected in [
+        Normalisation::OpsAnyCase,
+        Normalisation::StringBooleans,
+        Normalisation::FilteredPathCreates,
+        Normalisation::PathlessValuePaths,
+        Normalisation::ManagerAsString,
+    ] {
+        assert!(fired.contains(&expected), "{expected} in {fired:?}");
+    }
+    // A generic tenant is RFC-strict: the same request is refused whole.
+    assert!(as_idp(IdpKind::Generic, alice(), operations).is_err());
+}
+
+#[test]
+fn entra_removes_a_manager_by_a_filter_on_the_single_value() {
+    let current = json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m-1"}, "department": "X"}});
+    let remove = |id: &str| {
+        json!([{"op": "remove",
+                "path": format!("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager[value eq \"{id}\"]")}])
+    };
+    let (other, _) = as_idp(IdpKind::Entra, current.clone(), remove("m-2")).unwrap_or_default();
+    assert_eq!(
+        other[ENTERPRISE_USER_SCHEMA]["manager"],
+        json!({"value": "m-1"})
+    );
+    let (removed, fired) =
+        as_idp(IdpKind::Entra, current.clone(), remove("m-1")).unwrap_or_default();
+    assert_eq!(removed[ENTERPRISE_USER_SCHEMA], json!({"department": "X"}));
+    assert_eq!(fired, [Normalisation::FilterOnSingleValued]);
+    assert!(as_idp(IdpKind::Generic, current, remove("m-1")).is_err());
+}
+
+#[test]
+fn okta_push_group_renames_may_carry_the_groups_own_id() {
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [
+        {"op": "remove", "path": "members[value eq \"u1\"]"},
+        {"op": "add", "path": "members", "value": [{"value": "u2", "display": "Bob"}]},
+        {"op": "replace", "value": {"id": GROUP_ID, "displayName": "Renamed"}},
+    ]});
+    let group = document(json!({"displayName": "Sales"}));
+    let mut quirks = Quirks::new(Dialect::for_kind(IdpKind::Okta));
+    let out = parse_patch(body.clone(), &mut quirks)
+        .and_then(|p| p.apply_to_group(&GROUP_TYPE, GROUP_ID, &group, &mut quirks))
+        .ok();
+    assert_eq!(
+        out.as_ref().map(|g| g.members.clone()),
+        Some(MembersChange::Delta {
+            add: vec![member("u2")],
+            remove: vec![member("u1")]
+        })
+    );
+    assert_eq!(
+        out.and_then(|g| g.document.get_str("displayName").map(str::to_owned)),
+        Some("Renamed".into())
+    );
+    assert_eq!(quirks.fired(), [Normalisation::PatchIdEcho]);
+    // Another group's id is still a change of a read-only attribute.
+    let mut strict = Quirks::new(Dialect::for_kind(IdpKind::Okta));
+    let other = parse_patch(body, &mut strict)
+        .and_then(|p| p.apply_to_group(&GROUP_TYPE, USER_ID, &group, &mut strict));
+    assert_eq!(
+        other.err().and_then(|e| e.scim_type),
+        Some(ScimType::Mutability)
+    );
+}
+
+#[test]
+fn a_disabled_normalisation_does_not_fire() {
+    let dialect = Dialect::for_kind(IdpKind::Entra).without(&[Normalisation::StringBooleans]);
+    let mut quirks = Quirks::new(dialect);
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let result = parse_patch(body, &mut quirks)
+        .and_then(|p| p.apply_to_user(&USER_TYPE, USER_ID, &document(alice()), &mut quirks));
+    assert_eq!(
+        result.err().and_then(|e| e.scim_type),
+        Some(ScimType::InvalidValue)
+    );
+    assert_eq!(quirks.fired(), [Normalisation::OpsAnyCase]);
 }
