@@ -203,11 +203,10 @@ fn parse_target(
     let filter = match filter_text {
         None => None,
         Some(inner) => {
-            let single_complex =
-                !resolved.attribute.multi_valued && resolved.attribute.kind == ValueKind::Complex;
-            if !resolved.attribute.multi_valued
-                && !(single_complex && quirks.apply(Normalisation::FilterOnSingleValued))
-            {
+            let filterable = resolved.attribute.multi_valued
+                || (resolved.attribute.kind == ValueKind::Complex
+                    && quirks.apply(Normalisation::FilterOnSingleValued));
+            if !filterable {
                 return Err(invalid_path(format!(
                     "{text:?}: only multi-valued attributes can be filtered"
                 )));
