@@ -40,6 +40,19 @@ enum Command {
     /// Manage a tenant's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Replay an IdP's provisioning cycle against a running deployment and report each step.
+    /// Use a token of a tenant created with that --idp; what the replay creates is deleted.
+    Selftest {
+        /// The SCIM base URL, e.g. https://scim.example.com/api/scim/v2.
+        #[arg(long)]
+        url: String,
+        /// A bearer token of the tenant to test.
+        #[arg(long, env = "DIRSYNC_SELFTEST_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Whose cycle to replay: entra, okta, onelogin or jumpcloud.
+        #[arg(long)]
+        idp: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +122,15 @@ type Failure = String;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Command::Selftest { url, token, idp } = &cli.command {
+        return match selftest(url, token, idp).await {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = match configuration::load(cli.config.as_deref(), None) {
         Ok(settings) => execute(cli.command, settings).await,
         Err(e) => Err(e.to_string()),
@@ -146,10 +168,43 @@ async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::Tenant(command) => tenant(&store, command).await,
         Command::Token(command) => token(&store, &settings, command).await,
-        Command::Serve | Command::CheckConfig => Ok(()),
+        Command::Serve | Command::CheckConfig | Command::Selftest { .. } => Ok(()),
     };
     store.close().await;
     result
+}
+
+/// Replays the IdP's corpus and prints a line per step; exits 1 when a step failed.
+async fn selftest(url: &str, token: &str, idp: &str) -> Result<ExitCode, Failure> {
+    let idp: IdpKind = idp
+        .parse()
+        .map_err(|e: crate::domain::DomainError| e.to_string())?;
+    let corpus = crate::selftest::corpus(idp)?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    println!(
+        "replaying {} steps of the {idp} cycle against {url}",
+        corpus.steps.len()
+    );
+    let report = crate::selftest::replay(&client, url, token, &corpus).await;
+    for step in &report.steps {
+        match &step.failure {
+            None => println!("PASS  {}", step.name),
+            Some(why) => println!("FAIL  {}: {why}", step.name),
+        }
+    }
+    for location in &report.left_behind {
+        println!("note: could not delete {location}; delete it by hand");
+    }
+    let (passed, failed) = report.counts();
+    println!("selftest: {passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn serve(settings: Settings) -> Result<(), Failure> {

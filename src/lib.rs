@@ -13,6 +13,7 @@ pub mod configuration;
 pub mod domain;
 pub mod scim;
 pub mod secret;
+pub mod selftest;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

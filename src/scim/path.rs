@@ -54,10 +54,17 @@ pub fn resolve(path: &RawPath, resource: &ResourceType) -> Result<Resolved, Stri
             ((!is_core).then_some(schema.id), attribute)
         }
         None => {
-            let attribute = common(&path.attr)
-                .or_else(|| resource.schema.attribute(&path.attr))
-                .ok_or_else(|| format!("{} has no attribute {:?}", resource.name, path.attr))?;
-            (None, attribute)
+            // RFC 7644 §3.10: an unqualified name is a core attribute. One the core schema lacks
+            // is looked up in the extensions (Entra writes `manager` for the Enterprise
+            // extension's); no extension attribute of ours shares a core attribute's name.
+            match common(&path.attr).or_else(|| resource.schema.attribute(&path.attr)) {
+                Some(attribute) => (None, attribute),
+                None => resource
+                    .extensions
+                    .iter()
+                    .find_map(|s| s.attribute(&path.attr).map(|a| (Some(s.id), a)))
+                    .ok_or_else(|| format!("{} has no attribute {:?}", resource.name, path.attr))?,
+            }
         }
     };
     let sub = match &path.sub {
@@ -324,6 +331,20 @@ mod tests {
             );
         }
         assert!(parse_filter(r#"userName eq "x""#, &GROUP_TYPE).is_err());
+    }
+
+    #[test]
+    fn unqualified_extension_attribute_names_resolve_to_their_extension() {
+        let filter = parse_filter(r#"manager eq "m-1""#, &USER_TYPE).ok();
+        let resolved = filter.as_ref().and_then(attr);
+        assert_eq!(
+            resolved.map(|a| (a.extension.as_deref(), a.name.as_str(), a.sub.as_deref())),
+            Some((
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+                "manager",
+                Some("value")
+            ))
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod etags;
 mod filters;
 mod groups;
 mod health_and_shutdown;
+mod idp_replay;
 mod patch;
 mod request_limits;
 mod tenant_isolation;

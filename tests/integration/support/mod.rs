@@ -132,9 +132,14 @@ impl TestApp {
 
     /// Creates another tenant and returns it with a token.
     pub async fn another_tenant(&self, name: &str) -> (Tenant, String) {
+        self.another_tenant_of_kind(name, IdpKind::Generic).await
+    }
+
+    /// Creates another tenant of an IdP kind and returns it with a token.
+    pub async fn another_tenant_of_kind(&self, name: &str, kind: IdpKind) -> (Tenant, String) {
         let tenant = self
             .store
-            .create_tenant(&TenantName::parse(name).unwrap(), IdpKind::Generic)
+            .create_tenant(&TenantName::parse(name).unwrap(), kind)
             .await
             .unwrap();
         let token = self
