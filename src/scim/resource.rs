@@ -166,9 +166,6 @@ pub fn render_user(user: &User, urls: &Urls) -> Value {
     }
     out.insert("schemas".into(), json!(schemas));
     out.insert("id".into(), json!(user.id.to_string()));
-    // A user created without `active` is active (it is stored, and filtered on, as such), so
-    // it reads back that way; Okta requires the attribute on every user.
-    out.insert("active".into(), json!(user.data.active()));
     if !user.groups.is_empty() {
         let groups: Vec<Value> = user
             .groups
