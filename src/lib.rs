@@ -16,4 +16,5 @@ pub mod secret;
 pub mod selftest;
 pub mod signals;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

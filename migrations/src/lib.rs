@@ -9,6 +9,7 @@ mod m20261125_000001_create_tenants_and_tokens;
 mod m20261125_000002_create_users_groups_members;
 mod m20261125_000003_create_change_log_and_sync_runs;
 mod m20261201_000004_add_tenant_settings;
+mod m20261201_000005_create_target_links_and_leases;
 
 /// Runs dirsync's migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_users_groups_members::Migration),
             Box::new(m20261125_000003_create_change_log_and_sync_runs::Migration),
             Box::new(m20261201_000004_add_tenant_settings::Migration),
+            Box::new(m20261201_000005_create_target_links_and_leases::Migration),
         ]
     }
 }
