@@ -11,6 +11,7 @@ pub mod group;
 pub mod ids;
 pub mod normalisation;
 pub mod page;
+pub mod sync;
 pub mod tenant;
 pub mod token;
 pub mod user;

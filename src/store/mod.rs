@@ -11,6 +11,7 @@ mod error;
 mod groups;
 mod members;
 mod query;
+mod sync_state;
 mod tenants;
 mod tokens;
 mod users;

@@ -5,5 +5,11 @@
 //! from the store and the observed state from the target, `plan` (pure) computes the
 //! operations, and in apply mode the target applies them.
 
+pub mod engine;
+pub mod memory;
 pub mod model;
 pub mod plan;
+pub mod target;
+
+pub use engine::{Guard, Mode, Outcome, Reconciler, Report, SyncError, Trigger};
+pub use target::{Target, TargetError};

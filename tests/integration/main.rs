@@ -17,6 +17,7 @@ mod groups;
 mod health_and_shutdown;
 mod idp_replay;
 mod patch;
+mod reconcile_engine;
 mod request_limits;
 mod tenant_isolation;
 mod users;

@@ -1,0 +1,47 @@
+//! Records of reconciliation: runs, and the links between resources and target entries.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::TenantId;
+
+/// One reconciliation run as recorded in `sync_runs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncRun {
+    /// The run's id.
+    pub id: Uuid,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The target ("ldap", ...).
+    pub target: String,
+    /// What started it: "change", "schedule" or "manual".
+    pub trigger: String,
+    /// "plan" or "apply".
+    pub mode: String,
+    /// "running", "planned", "applied", "partial", "failed", "refused" or "busy".
+    pub status: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Counts per operation kind, failures and what was left alone.
+    pub counts: Option<serde_json::Value>,
+    /// Why it failed or was refused.
+    pub error: Option<String>,
+    /// The change-log position the desired state was read at.
+    pub change_seq: Option<i64>,
+}
+
+/// A resource's entry in a target: the target's stable id for it and where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetLink {
+    /// "user" or "group".
+    pub resource_type: String,
+    /// The SCIM id.
+    pub resource_id: Uuid,
+    /// The target's stable id (entryUUID).
+    pub anchor: String,
+    /// Where the entry was (DN).
+    pub location: String,
+}

@@ -1,0 +1,295 @@
+//! What reconciliation keeps in the store: run records, the lease that keeps one run per
+//! (tenant, target) at a time across processes, the links to target entries, and a tenant's
+//! whole desired state read in pages.
+
+use chrono::Duration;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::entity::{change_log, sync_leases, sync_runs, target_links};
+use super::{Store, error};
+use crate::domain::sync::{SyncRun, TargetLink};
+use crate::domain::{DomainError, Group, ListQuery, PageRequest, TenantId, User};
+
+/// Rows per page when a tenant's whole state is read.
+const SNAPSHOT_PAGE: u64 = 1000;
+
+/// Links are written in batches of this many rows.
+const LINK_BATCH: usize = 500;
+
+impl Store {
+    /// Records the start of a run.
+    pub async fn start_run(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        trigger: &str,
+        mode: &str,
+        change_seq: i64,
+    ) -> Result<Uuid, DomainError> {
+        let id = Uuid::now_v7();
+        let transaction = self.write().await?;
+        sync_runs::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(tenant_id.as_uuid()),
+            target: Set(target.to_owned()),
+            trigger: Set(trigger.to_owned()),
+            mode: Set(mode.to_owned()),
+            status: Set("running".to_owned()),
+            started_at: Set(self.clock.now()),
+            finished_at: Set(None),
+            counts: Set(None),
+            error: Set(None),
+            change_seq: Set(Some(change_seq)),
+        }
+        .insert(&transaction)
+        .await
+        .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)?;
+        Ok(id)
+    }
+
+    /// Records how a run ended.
+    pub async fn finish_run(
+        &self,
+        id: Uuid,
+        status: &str,
+        counts: serde_json::Value,
+        failure: Option<String>,
+    ) -> Result<(), DomainError> {
+        let transaction = self.write().await?;
+        sync_runs::Entity::update_many()
+            .col_expr(sync_runs::Column::Status, Expr::value(status))
+            .col_expr(sync_runs::Column::FinishedAt, Expr::value(self.clock.now()))
+            .col_expr(sync_runs::Column::Counts, Expr::value(counts))
+            .col_expr(sync_runs::Column::Error, Expr::value(failure))
+            .filter(sync_runs::Column::Id.eq(id))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// The latest runs, newest first; of one tenant when given.
+    pub async fn runs(
+        &self,
+        tenant_id: Option<TenantId>,
+        limit: u64,
+    ) -> Result<Vec<SyncRun>, DomainError> {
+        let mut select = sync_runs::Entity::find();
+        if let Some(tenant) = tenant_id {
+            select = select.filter(sync_runs::Column::TenantId.eq(tenant.as_uuid()));
+        }
+        Ok(select
+            .order_by_desc(sync_runs::Column::StartedAt)
+            .order_by_desc(sync_runs::Column::Id)
+            .limit(limit)
+            .all(self.reader())
+            .await
+            .map_err(error::classify)?
+            .into_iter()
+            .map(run_from_model)
+            .collect())
+    }
+
+    /// The change-log position of the last run that applied successfully to the target.
+    pub async fn last_applied_seq(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+    ) -> Result<Option<i64>, DomainError> {
+        Ok(sync_runs::Entity::find()
+            .filter(sync_runs::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(sync_runs::Column::Target.eq(target))
+            .filter(sync_runs::Column::Status.eq("applied"))
+            .order_by_desc(sync_runs::Column::ChangeSeq)
+            .one(self.reader())
+            .await
+            .map_err(error::classify)?
+            .and_then(|run| run.change_seq))
+    }
+
+    /// The tenant's latest change-log position (0 for none).
+    pub async fn latest_change_seq(&self, tenant_id: TenantId) -> Result<i64, DomainError> {
+        Ok(change_log::Entity::find()
+            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
+            .order_by_desc(change_log::Column::Seq)
+            .one(self.reader())
+            .await
+            .map_err(error::classify)?
+            .map(|row| row.seq)
+            .unwrap_or(0))
+    }
+
+    /// Takes the run lease of (tenant, target) for `ttl`, unless another holder has it. An
+    /// expired lease (its holder died) is taken over. Works across processes on both backends:
+    /// two processes racing for a free lease both insert, and the primary key lets one win.
+    pub async fn try_lease(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, DomainError> {
+        let now = self.clock.now();
+        let transaction = self.write().await?;
+        let current = sync_leases::Entity::find_by_id((tenant_id.as_uuid(), target.to_owned()))
+            .one(&transaction)
+            .await
+            .map_err(error::classify)?;
+        let row = sync_leases::ActiveModel {
+            tenant_id: Set(tenant_id.as_uuid()),
+            target: Set(target.to_owned()),
+            holder: Set(holder.to_owned()),
+            expires_at: Set(now + ttl),
+        };
+        let written = match current {
+            None => row.insert(&transaction).await.map(|_| ()),
+            Some(lease) if lease.holder == holder || lease.expires_at <= now => {
+                row.update(&transaction).await.map(|_| ())
+            }
+            Some(_) => return Ok(false),
+        };
+        match written.map_err(error::classify) {
+            Ok(()) => {}
+            Err(DomainError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        match transaction.commit().await.map_err(error::classify) {
+            Ok(()) => Ok(true),
+            Err(DomainError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the lease back (only the holder's own).
+    pub async fn release_lease(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        holder: &str,
+    ) -> Result<(), DomainError> {
+        let transaction = self.write().await?;
+        sync_leases::Entity::delete_many()
+            .filter(sync_leases::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(sync_leases::Column::Target.eq(target))
+            .filter(sync_leases::Column::Holder.eq(holder))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// The links of a tenant's resources in a target.
+    pub async fn links(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+    ) -> Result<Vec<TargetLink>, DomainError> {
+        Ok(target_links::Entity::find()
+            .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(target_links::Column::Target.eq(target))
+            .all(self.reader())
+            .await
+            .map_err(error::classify)?
+            .into_iter()
+            .map(|row| TargetLink {
+                resource_type: row.resource_type,
+                resource_id: row.resource_id,
+                anchor: row.anchor,
+                location: row.location,
+            })
+            .collect())
+    }
+
+    /// Makes the tenant's links in the target exactly `links`, in one transaction.
+    pub async fn replace_links(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        links: &[TargetLink],
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let transaction = self.write().await?;
+        target_links::Entity::delete_many()
+            .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(target_links::Column::Target.eq(target))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        for chunk in links.chunks(LINK_BATCH) {
+            let rows = chunk.iter().map(|link| target_links::ActiveModel {
+                tenant_id: Set(tenant_id.as_uuid()),
+                target: Set(target.to_owned()),
+                resource_type: Set(link.resource_type.clone()),
+                resource_id: Set(link.resource_id),
+                anchor: Set(link.anchor.clone()),
+                location: Set(link.location.clone()),
+                updated_at: Set(now),
+            });
+            target_links::Entity::insert_many(rows)
+                .exec(&transaction)
+                .await
+                .map_err(error::classify)?;
+        }
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// Every user of the tenant, read a page at a time.
+    pub async fn all_users(&self, tenant_id: TenantId) -> Result<Vec<User>, DomainError> {
+        let mut users = Vec::new();
+        loop {
+            let query = page_query(users.len() as u64);
+            let page = self.list_users(tenant_id, &query).await?;
+            let done = page.items.len() < SNAPSHOT_PAGE as usize;
+            users.extend(page.items);
+            if done {
+                return Ok(users);
+            }
+        }
+    }
+
+    /// Every group of the tenant with its members, read a page at a time.
+    pub async fn all_groups(&self, tenant_id: TenantId) -> Result<Vec<Group>, DomainError> {
+        let mut groups = Vec::new();
+        loop {
+            let query = page_query(groups.len() as u64);
+            let page = self.list_groups(tenant_id, &query, true).await?;
+            let done = page.items.len() < SNAPSHOT_PAGE as usize;
+            groups.extend(page.items);
+            if done {
+                return Ok(groups);
+            }
+        }
+    }
+}
+
+fn page_query(read: u64) -> ListQuery {
+    ListQuery {
+        filter: None,
+        sort: None,
+        page: PageRequest {
+            start_index: read + 1,
+            count: SNAPSHOT_PAGE,
+        },
+    }
+}
+
+fn run_from_model(model: sync_runs::Model) -> SyncRun {
+    SyncRun {
+        id: model.id,
+        tenant_id: TenantId::from_uuid(model.tenant_id),
+        target: model.target,
+        trigger: model.trigger,
+        mode: model.mode,
+        status: model.status,
+        started_at: model.started_at,
+        finished_at: model.finished_at,
+        counts: model.counts,
+        error: model.error,
+        change_seq: model.change_seq,
+    }
+}

@@ -1,0 +1,417 @@
+//! The reconciliation step, `Reconciler::reconcile_once`: everything one run does, and nothing
+//! a loop needs. The change-log follower, the cron schedule, the CLI and the admin API all call
+//! it, so there is one behaviour to test.
+//!
+//! One run, in order, and why:
+//! 1. Take the (tenant, target) lease. Another process (a second replica, the CLI beside the
+//!    daemon) running the same pair answers `busy`; two writers would fight over the same
+//!    entries.
+//! 2. Note the change-log position *before* reading the store. A SCIM write that lands during
+//!    the run is then newer than the run's position and triggers the next run; it can never
+//!    fall between two runs unseen.
+//! 3. Read the desired state (the store) and the observed state (the target). Either read
+//!    failing fails the run before anything is planned: a failed or partial read must never
+//!    look like "nothing there", which would plan the deletion of everything.
+//! 4. Record the anchors of the managed entries just observed, then `plan`.
+//! 5. In plan mode stop there. In apply mode the guard refuses a plan that deletes or
+//!    deactivates more than the configured share unless forced (a misconfigured IdP scope or a
+//!    wrong base DN looks exactly like "everyone left").
+//! 6. Apply the operations in plan order. An operation the target refuses is reported and the
+//!    rest continue; an unavailable target stops the run (the rest would fail the same way).
+//!    The next run reads both sides afresh and converges, so nothing is lost either way.
+//! 7. Record the run and give the lease back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::model::{Kind, Link, Observed, Operation, Plan};
+use super::plan::plan;
+use super::target::{Target, TargetError};
+use crate::domain::sync::TargetLink;
+use crate::domain::{DomainError, Tenant};
+use crate::store::Store;
+
+/// Plan only, or apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Compute and report, change nothing.
+    Plan,
+    /// Change the target.
+    Apply,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// SCIM writes (the change-log follower).
+    Change,
+    /// The cron schedule's full drift check.
+    Schedule,
+    /// An operator (CLI or admin API).
+    Manual,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Change => "change",
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Plan mode: computed, nothing changed.
+    Planned,
+    /// Every operation applied (possibly none).
+    Applied,
+    /// Some operations failed; the others applied.
+    Partial,
+    /// Nothing could be done (a read failed, or the target went away).
+    Failed,
+    /// The guard refused the plan.
+    Refused,
+    /// Another run of the same tenant and target holds the lease.
+    Busy,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Applied => "applied",
+            Outcome::Partial => "partial",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::Busy => "busy",
+        }
+    }
+}
+
+/// An operation that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The operation.
+    pub operation: Operation,
+    /// What the target said.
+    pub reason: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The run's record (none for a busy answer).
+    pub run_id: Option<Uuid>,
+    /// The target.
+    pub target: String,
+    /// Plan or apply.
+    pub mode: Mode,
+    /// What started it.
+    pub trigger: Trigger,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What the diff found.
+    pub plan: Plan,
+    /// Applied operations per kind.
+    pub applied: BTreeMap<&'static str, usize>,
+    /// Operations that failed.
+    pub failures: Vec<Failure>,
+    /// Why the run failed or was refused.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: u128,
+}
+
+impl Report {
+    /// Writes to the target this run made.
+    pub fn writes(&self) -> usize {
+        self.applied.values().sum()
+    }
+}
+
+/// The guard's limits on destructive changes (deletes and deactivations) per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guard {
+    /// At most this many.
+    pub max_destructive: usize,
+    /// And at most this percentage of the entries dirsync manages in the target.
+    pub max_destructive_percent: u8,
+}
+
+impl Guard {
+    /// Why the plan is refused, if it is.
+    fn refuses(&self, plan: &Plan) -> Option<String> {
+        let destructive = plan.destructive();
+        let percent_exceeded = destructive > 1
+            && destructive * 100 > plan.managed.max(1) * usize::from(self.max_destructive_percent);
+        (destructive > self.max_destructive || percent_exceeded).then(|| {
+            format!(
+                "the plan deletes or deactivates {destructive} of {} managed entries, more than the \
+                 guard allows ({} or {}%); check the IdP's scope and the target's base DN, then \
+                 run with --force to apply it",
+                plan.managed, self.max_destructive, self.max_destructive_percent
+            )
+        })
+    }
+}
+
+/// Why a run could not be started at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No target of that name is configured for the tenant.
+    #[error("no target {target:?} is configured for tenant {tenant}")]
+    UnknownTarget {
+        /// The tenant.
+        tenant: String,
+        /// The target asked for.
+        target: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] DomainError),
+}
+
+/// Runs reconciliation steps for the configured targets.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    store: Store,
+    targets: Vec<Arc<dyn Target>>,
+    guard: Guard,
+    lease: chrono::Duration,
+    holder: String,
+}
+
+impl Reconciler {
+    /// A reconciler over these targets. `holder` names this process in leases.
+    pub fn new(
+        store: Store,
+        targets: Vec<Arc<dyn Target>>,
+        guard: Guard,
+        lease: chrono::Duration,
+    ) -> Self {
+        Self {
+            store,
+            targets,
+            guard,
+            lease,
+            holder: format!("dirsync-{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    /// The targets that keep this tenant.
+    pub fn targets_of(&self, tenant: &Tenant) -> Vec<&'static str> {
+        self.targets
+            .iter()
+            .filter(|t| t.serves(tenant))
+            .map(|t| t.name())
+            .collect()
+    }
+
+    /// One run of one tenant into one target (see the module comment for the steps).
+    pub async fn reconcile_once(
+        &self,
+        tenant: &Tenant,
+        target: &str,
+        mode: Mode,
+        trigger: Trigger,
+        force: bool,
+    ) -> Result<Report, SyncError> {
+        let target = self
+            .targets
+            .iter()
+            .find(|t| t.name() == target && t.serves(tenant))
+            .cloned()
+            .ok_or_else(|| SyncError::UnknownTarget {
+                tenant: tenant.name.to_string(),
+                target: target.to_owned(),
+            })?;
+        let started = Instant::now();
+        let name = target.name();
+        let mut report = Report {
+            run_id: None,
+            target: name.to_owned(),
+            mode,
+            trigger,
+            outcome: Outcome::Busy,
+            plan: Plan::default(),
+            applied: BTreeMap::new(),
+            failures: Vec::new(),
+            error: None,
+            duration_ms: 0,
+        };
+        if !self
+            .store
+            .try_lease(tenant.id, name, &self.holder, self.lease)
+            .await?
+        {
+            report.error = Some("another run of this tenant and target is in progress".into());
+            return Ok(report);
+        }
+        let result = self.run(tenant, target.as_ref(), &mut report, force).await;
+        let released = self
+            .store
+            .release_lease(tenant.id, name, &self.holder)
+            .await;
+        report.duration_ms = started.elapsed().as_millis();
+        if let Some(run_id) = report.run_id {
+            let counts = json!({
+                "planned": report.plan.counts(),
+                "applied": report.applied,
+                "failures": report.failures,
+                "unmanaged": report.plan.unmanaged.len(),
+                "conflicts": report.plan.conflicts,
+                "destructive": report.plan.destructive(),
+                "duration_ms": report.duration_ms as u64,
+            });
+            self.store
+                .finish_run(
+                    run_id,
+                    report.outcome.as_str(),
+                    counts,
+                    report.error.clone(),
+                )
+                .await?;
+        }
+        result?;
+        released?;
+        tracing::info!(
+            tenant = %tenant.name,
+            target = name,
+            trigger = trigger.as_str(),
+            outcome = report.outcome.as_str(),
+            planned = report.plan.operations.len(),
+            writes = report.writes(),
+            failures = report.failures.len(),
+            duration_ms = report.duration_ms as u64,
+            "reconciliation run"
+        );
+        Ok(report)
+    }
+
+    async fn run(
+        &self,
+        tenant: &Tenant,
+        target: &dyn Target,
+        report: &mut Report,
+        force: bool,
+    ) -> Result<(), SyncError> {
+        let name = target.name();
+        let change_seq = self.store.latest_change_seq(tenant.id).await?;
+        let mode = match report.mode {
+            Mode::Plan => "plan",
+            Mode::Apply => "apply",
+        };
+        let run_id = self
+            .store
+            .start_run(tenant.id, name, report.trigger.as_str(), mode, change_seq)
+            .await?;
+        report.run_id = Some(run_id);
+        report.outcome = Outcome::Failed;
+        let (users, groups) = match (
+            self.store.all_users(tenant.id).await,
+            self.store.all_groups(tenant.id).await,
+        ) {
+            (Ok(users), Ok(groups)) => (users, groups),
+            (Err(e), _) | (_, Err(e)) => {
+                report.error = Some(format!("cannot read the store: {e}"));
+                return Ok(());
+            }
+        };
+        let desired = target.desired(tenant, &users, &groups);
+        let observed = match target.observe(tenant).await {
+            Ok(observed) => observed,
+            Err(e) => {
+                report.error = Some(format!("cannot read {name}: {e}; nothing was changed"));
+                return Ok(());
+            }
+        };
+        self.store
+            .replace_links(tenant.id, name, &observed_links(&observed))
+            .await?;
+        let links: Vec<Link> = self
+            .store
+            .links(tenant.id, name)
+            .await?
+            .into_iter()
+            .filter_map(|l| {
+                let kind = match l.resource_type.as_str() {
+                    "user" => Kind::User,
+                    "group" => Kind::Group,
+                    _ => return None,
+                };
+                Some(Link {
+                    kind,
+                    id: l.resource_id,
+                    anchor: l.anchor,
+                    location: l.location,
+                })
+            })
+            .collect();
+        report.plan = plan(&desired, &observed, &links);
+        if report.mode == Mode::Plan {
+            report.outcome = Outcome::Planned;
+            return Ok(());
+        }
+        if let Some(why) = self.guard.refuses(&report.plan).filter(|_| !force) {
+            tracing::warn!(tenant = %tenant.name, target = name, reason = %why, "reconciliation refused by the guard");
+            report.outcome = Outcome::Refused;
+            report.error = Some(why);
+            return Ok(());
+        }
+        for operation in &report.plan.operations {
+            match target.apply(tenant, operation).await {
+                Ok(()) => *report.applied.entry(operation.name()).or_insert(0) += 1,
+                Err(TargetError::Refused(reason)) => report.failures.push(Failure {
+                    operation: operation.clone(),
+                    reason,
+                }),
+                Err(e @ TargetError::Unavailable(_)) => {
+                    report.failures.push(Failure {
+                        operation: operation.clone(),
+                        reason: e.to_string(),
+                    });
+                    report.error = Some(format!("{name} went away during the run: {e}"));
+                    report.outcome = if report.applied.is_empty() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Partial
+                    };
+                    return Ok(());
+                }
+            }
+        }
+        report.outcome = if report.failures.is_empty() {
+            Outcome::Applied
+        } else {
+            Outcome::Partial
+        };
+        Ok(())
+    }
+}
+
+/// The links a read shows: every managed entry's anchor and location.
+fn observed_links(observed: &Observed) -> Vec<TargetLink> {
+    observed
+        .entries
+        .iter()
+        .filter_map(|entry| {
+            entry.managed_id.map(|id| TargetLink {
+                resource_type: entry.kind.as_str().to_owned(),
+                resource_id: id,
+                anchor: entry.anchor.clone(),
+                location: entry.location.clone(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,41 @@
+//! The seam between the engine and a downstream system. A target maps SCIM users and groups to
+//! its own entries (`desired`), reads what it holds (`observe`), and applies one operation at a
+//! time (`apply`). The LDAP target lives in `sync::ldap`; `sync::memory` is the in-memory one the
+//! engine's tests use.
+
+use crate::domain::{Group, Tenant, User};
+
+use super::model::{Desired, Observed, Operation};
+
+/// Why a target could not read or write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// It cannot be reached, timed out, or refused the credentials: nothing more can be done
+    /// in this run.
+    #[error("the target is unavailable: {0}")]
+    Unavailable(String),
+    /// It refused this operation (a schema violation, say); other operations may still work.
+    #[error("the target refused the operation: {0}")]
+    Refused(String),
+}
+
+/// A downstream system that reconciliation keeps equal to the store.
+#[async_trait::async_trait]
+pub trait Target: std::fmt::Debug + Send + Sync {
+    /// Its name in configuration, runs and the CLI ("ldap").
+    fn name(&self) -> &'static str;
+
+    /// Whether it keeps this tenant.
+    fn serves(&self, tenant: &Tenant) -> bool;
+
+    /// What it should hold for the tenant, given every user and group the store has.
+    fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired;
+
+    /// Everything it holds in the tenant's scope, read completely; any failure is an error,
+    /// never a smaller state.
+    async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError>;
+
+    /// Applies one operation. Answers that mean "already so" (exists, no such value) are
+    /// success.
+    async fn apply(&self, tenant: &Tenant, operation: &Operation) -> Result<(), TargetError>;
+}

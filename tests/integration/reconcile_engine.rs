@@ -1,0 +1,167 @@
+//! The reconciliation step against the in-memory target and the real store: idempotence, plan
+//! mode, the guard, failed reads, the lease, and run records.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use dirsync::sync::memory::MemoryTarget;
+use dirsync::sync::{Guard, Mode, Outcome, Reconciler, Trigger};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::on_both_databases;
+use crate::support::TestApp;
+
+on_both_databases!(
+    a_first_apply_creates_everything_and_a_second_changes_nothing,
+    plan_mode_reports_the_operations_and_applies_none,
+    the_guard_refuses_a_mass_delete_unless_forced,
+    a_failed_read_of_the_target_fails_the_run_with_nothing_applied,
+    one_run_per_tenant_and_target_at_a_time,
+    deactivated_users_leave_their_groups_and_come_back_when_reactivated,
+);
+
+fn reconciler(app: &TestApp, target: Arc<MemoryTarget>) -> Reconciler {
+    Reconciler::new(
+        app.store.clone(),
+        vec![target],
+        Guard {
+            max_destructive: 100,
+            max_destructive_percent: 50,
+        },
+        chrono::Duration::minutes(5),
+    )
+}
+
+async fn apply(reconciler: &Reconciler, app: &TestApp) -> dirsync::sync::Report {
+    reconciler
+        .reconcile_once(&app.tenant, "memory", Mode::Apply, Trigger::Manual, false)
+        .await
+        .unwrap()
+}
+
+async fn a_first_apply_creates_everything_and_a_second_changes_nothing(app: TestApp) {
+    let alice = app.create_user("alice@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    app.create_group("Staff", &[&alice, &bob]).await;
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    let first = apply(&reconciler, &app).await;
+    assert_eq!(first.outcome, Outcome::Applied);
+    assert_eq!(first.writes(), 3);
+    let staff = &target.entries()["group/Staff"];
+    assert_eq!(staff.members.len(), 2);
+    let second = apply(&reconciler, &app).await;
+    assert_eq!(second.outcome, Outcome::Applied);
+    assert_eq!(second.plan.operations, []);
+    assert_eq!(target.writes(), 3, "the second apply wrote nothing");
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].status, "applied");
+    assert_eq!(
+        runs[1].counts.as_ref().unwrap()["applied"]["create_user"],
+        2
+    );
+}
+
+async fn plan_mode_reports_the_operations_and_applies_none(app: TestApp) {
+    app.create_user("carol@example.com").await;
+    let target = Arc::new(MemoryTarget::default());
+    let report = reconciler(&app, target.clone())
+        .reconcile_once(&app.tenant, "memory", Mode::Plan, Trigger::Manual, false)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Planned);
+    assert_eq!(report.plan.counts().get("create_user"), Some(&1));
+    assert_eq!(target.writes(), 0);
+    assert!(target.entries().is_empty());
+}
+
+async fn the_guard_refuses_a_mass_delete_unless_forced(app: TestApp) {
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(app.create_user(&format!("u{n}@example.com")).await);
+    }
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    apply(&reconciler, &app).await;
+    for id in &ids[..3] {
+        let response = app
+            .scim(Method::DELETE, &format!("/Users/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let refused = apply(&reconciler, &app).await;
+    assert_eq!(refused.outcome, Outcome::Refused);
+    assert!(refused.error.as_deref().unwrap().contains("--force"));
+    assert_eq!(target.entries().len(), 4, "nothing was deleted");
+    let forced = reconciler
+        .reconcile_once(&app.tenant, "memory", Mode::Apply, Trigger::Manual, true)
+        .await
+        .unwrap();
+    assert_eq!(forced.outcome, Outcome::Applied);
+    assert_eq!(forced.applied.get("delete_user"), Some(&3));
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert!(runs.iter().any(|r| r.status == "refused"));
+}
+
+async fn a_failed_read_of_the_target_fails_the_run_with_nothing_applied(app: TestApp) {
+    app.create_user("dave@example.com").await;
+    let target = Arc::new(MemoryTarget::default());
+    target.fail_reads.store(true, Ordering::SeqCst);
+    let reconciler = reconciler(&app, target.clone());
+    let report = apply(&reconciler, &app).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("nothing was changed")
+    );
+    assert_eq!(target.writes(), 0);
+    target.fail_reads.store(false, Ordering::SeqCst);
+    assert_eq!(apply(&reconciler, &app).await.outcome, Outcome::Applied);
+    assert_eq!(target.entries().len(), 1);
+}
+
+async fn one_run_per_tenant_and_target_at_a_time(app: TestApp) {
+    let taken = app
+        .store
+        .try_lease(
+            app.tenant.id,
+            "memory",
+            "another-replica",
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert!(taken);
+    let target = Arc::new(MemoryTarget::default());
+    let report = apply(&reconciler(&app, target.clone()), &app).await;
+    assert_eq!(report.outcome, Outcome::Busy);
+    assert_eq!(target.writes(), 0);
+    // A lease whose holder died expires and is taken over.
+    app.clock.advance(chrono::Duration::minutes(6));
+    let report = apply(&reconciler(&app, target), &app).await;
+    assert_eq!(report.outcome, Outcome::Applied);
+}
+
+async fn deactivated_users_leave_their_groups_and_come_back_when_reactivated(app: TestApp) {
+    let erin = app.create_user("erin@example.com").await;
+    app.create_group("Team", &[&erin]).await;
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    apply(&reconciler, &app).await;
+    let deactivate = |active: bool| json!([{"op": "replace", "path": "active", "value": active}]);
+    app.patch(&format!("/Users/{erin}"), deactivate(false))
+        .await;
+    apply(&reconciler, &app).await;
+    assert!(target.entries()["group/Team"].members.is_empty());
+    assert!(target.entries().contains_key("user/erin@example.com"));
+    app.patch(&format!("/Users/{erin}"), deactivate(true)).await;
+    apply(&reconciler, &app).await;
+    assert_eq!(target.entries()["group/Team"].members.len(), 1);
+}
