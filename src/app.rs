@@ -25,9 +25,12 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AdminState, ScimState};
 use crate::clock::SharedClock;
 use crate::configuration::Settings;
+use crate::domain::Tenant;
 use crate::scim::resource::Urls;
 use crate::secret::{self, SecretString};
 use crate::store::{ConnectError, Store};
+use crate::sync::ldap::LdapTarget;
+use crate::sync::{Guard, Mode, Reconciler, Target, Trigger, schedule};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,8 @@ pub struct Running {
     pub admin_address: SocketAddr,
     /// The store the daemon uses.
     pub store: Store,
+    /// Reconciliation into the configured targets.
+    pub reconciler: Reconciler,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     grace: Duration,
@@ -81,6 +86,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let scim_address = local_address("SCIM API", &scim_listener, settings.scim.listen)?;
     let admin_address = local_address("admin API", &admin_listener, settings.admin.listen)?;
 
+    let reconciler = reconciler(settings, &store);
     let normalisations = Arc::new(api::NormalisationCounts::default());
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
@@ -104,13 +110,14 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             bulk_max_payload_bytes: settings.scim.max_body_bytes,
         },
         normalisations: normalisations.clone(),
-        clock,
+        clock: clock.clone(),
     });
     let admin_state = Arc::new(AdminState {
         store: store.clone(),
         credential_digest: secret::token_digest(admin_credential.expose()),
         max_body_bytes: settings.scim.max_body_bytes,
         normalisations,
+        reconciliation: Arc::new(ReconcilerHandle(reconciler.clone())),
     });
 
     let shutdown = CancellationToken::new();
@@ -122,15 +129,41 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         .incoming(admin_listener)
         .graceful(shutdown.clone().cancelled_owned())
         .run();
-    let tasks = vec![
+    let mut tasks = vec![
         spawn("scim-http", scim_server),
         spawn("admin-http", admin_server),
     ];
+    if reconciler.has_targets() {
+        if let Some(schedule) = settings.sync.schedule.clone() {
+            tasks.push(spawn(
+                "sync-schedule",
+                schedule::run_on_schedule(
+                    reconciler.clone(),
+                    store.clone(),
+                    schedule,
+                    clock.clone(),
+                    shutdown.clone(),
+                ),
+            ));
+        }
+        if !settings.sync.change_delay.is_zero() {
+            tasks.push(spawn(
+                "sync-follower",
+                schedule::follow_changes(
+                    reconciler.clone(),
+                    store.clone(),
+                    settings.sync.change_delay,
+                    shutdown.clone(),
+                ),
+            ));
+        }
+    }
 
     Ok(Running {
         scim_address,
         admin_address,
         store,
+        reconciler,
         shutdown,
         tasks,
         grace: settings.server.shutdown_grace,
@@ -164,6 +197,60 @@ impl Running {
             }
         }
         self.store.close().await;
+    }
+}
+
+/// The reconciler over the targets the configuration enables.
+pub fn reconciler(settings: &Settings, store: &Store) -> Reconciler {
+    let mut targets: Vec<Arc<dyn Target>> = Vec::new();
+    if let Some(ldap) = &settings.ldap {
+        targets.push(Arc::new(LdapTarget::new(ldap.clone())));
+    }
+    Reconciler::new(
+        store.clone(),
+        targets,
+        Guard {
+            max_destructive: settings.sync.guard_max_destructive,
+            max_destructive_percent: settings.sync.guard_max_destructive_percent,
+        },
+        chrono::Duration::from_std(settings.sync.lease).unwrap_or(chrono::Duration::minutes(15)),
+    )
+}
+
+/// The admin API's way to run reconciliation.
+#[derive(Debug)]
+struct ReconcilerHandle(Reconciler);
+
+#[async_trait::async_trait]
+impl api::Reconciliation for ReconcilerHandle {
+    async fn run(
+        &self,
+        tenant: &Tenant,
+        target: Option<&str>,
+        plan: bool,
+        force: bool,
+    ) -> Result<serde_json::Value, String> {
+        let mode = if plan { Mode::Plan } else { Mode::Apply };
+        let targets: Vec<&str> = match target {
+            Some(target) => vec![target],
+            None => self.0.targets_of(tenant),
+        };
+        if targets.is_empty() {
+            return Err(format!(
+                "no target is configured for tenant {}",
+                tenant.name
+            ));
+        }
+        let mut reports = Vec::new();
+        for target in targets {
+            let report = self
+                .0
+                .reconcile_once(tenant, target, mode, Trigger::Manual, force)
+                .await
+                .map_err(|e| e.to_string())?;
+            reports.push(report);
+        }
+        serde_json::to_value(reports).map_err(|e| e.to_string())
     }
 }
 

@@ -13,6 +13,7 @@ use crate::domain::token::{TokenState, parse_lifetime};
 use crate::domain::{ApiToken, IdpKind, Normalisation, TenantName, TokenId};
 use crate::scim::dialect::Dialect;
 use crate::store::Store;
+use crate::sync::{Mode, Outcome, Trigger};
 use crate::{app, signals, telemetry};
 
 /// dirsync: Directory Sync from identity providers over SCIM 2.0.
@@ -40,6 +41,27 @@ enum Command {
     /// Manage a tenant's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Reconcile a tenant into its targets now (the same step the schedule runs).
+    Reconcile {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only this target (e.g. ldap); all of the tenant's otherwise.
+        #[arg(long)]
+        target: Option<String>,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        plan: bool,
+        /// Apply even when the guard refuses (mass deletes or deactivations).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the latest reconciliation runs.
+    Status {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Replay an IdP's provisioning cycle against a running deployment and report each step.
     /// Use a token of a tenant created with that --idp; what the replay creates is deleted.
     Selftest {
@@ -167,11 +189,184 @@ async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Command::Tenant(command) => tenant(&store, command).await,
+        Command::Reconcile {
+            tenant,
+            target,
+            plan,
+            force,
+        } => reconcile(&store, &settings, &tenant, target.as_deref(), plan, force).await,
+        Command::Status { tenant } => status(&store, tenant.as_deref()).await,
         Command::Token(command) => token(&store, &settings, command).await,
         Command::Serve | Command::CheckConfig | Command::Selftest { .. } => Ok(()),
     };
     store.close().await;
     result
+}
+
+async fn reconcile(
+    store: &Store,
+    settings: &Settings,
+    tenant: &str,
+    target: Option<&str>,
+    plan: bool,
+    force: bool,
+) -> Result<(), Failure> {
+    let tenant = store
+        .tenant_by_name(tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reconciler = app::reconciler(settings, store);
+    let targets: Vec<&str> = match target {
+        Some(target) => vec![target],
+        None => reconciler.targets_of(&tenant),
+    };
+    if targets.is_empty() {
+        return Err(format!(
+            "no target is configured for tenant {} (set [ldap] url in the configuration)",
+            tenant.name
+        ));
+    }
+    let mode = if plan { Mode::Plan } else { Mode::Apply };
+    let mut failed = None;
+    for target in targets {
+        let report = reconciler
+            .reconcile_once(&tenant, target, mode, Trigger::Manual, force)
+            .await
+            .map_err(|e| e.to_string())?;
+        print_report(&tenant.name.to_string(), &report);
+        if !matches!(report.outcome, Outcome::Planned | Outcome::Applied) {
+            failed = Some(format!(
+                "the {target} run of tenant {} ended {:?}: {}",
+                tenant.name,
+                report.outcome,
+                report.error.as_deref().unwrap_or("see the failures above")
+            ));
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+fn print_report(tenant: &str, report: &crate::sync::Report) {
+    let verb = match report.mode {
+        Mode::Plan => "would change",
+        Mode::Apply => "changed",
+    };
+    println!(
+        "{tenant} → {}: {:?} in {} ms; {verb} {} entries",
+        report.target,
+        report.outcome,
+        report.duration_ms,
+        if report.mode == Mode::Plan {
+            report.plan.operations.len()
+        } else {
+            report.writes()
+        }
+    );
+    if report.mode == Mode::Plan {
+        for operation in &report.plan.operations {
+            println!("  {}", describe(operation));
+        }
+    }
+    for (kind, count) in report.plan.counts() {
+        println!(
+            "  {kind}: {count} planned, {} applied",
+            report.applied.get(kind).unwrap_or(&0)
+        );
+    }
+    for failure in &report.failures {
+        println!(
+            "  failed: {}: {}",
+            describe(&failure.operation),
+            failure.reason
+        );
+    }
+    if !report.plan.unmanaged.is_empty() {
+        println!(
+            "  left alone (not managed by dirsync): {}",
+            report.plan.unmanaged.len()
+        );
+    }
+    for conflict in &report.plan.conflicts {
+        println!("  conflict: {conflict} exists and is not dirsync's; not created");
+    }
+    if let Some(error) = &report.error {
+        println!("  {error}");
+    }
+}
+
+fn describe(operation: &crate::sync::model::Operation) -> String {
+    use crate::sync::model::Operation as Op;
+    match operation {
+        Op::Create { location, .. } => format!("create {location}"),
+        Op::Move { from, to, .. } => format!("move {from} → {to}"),
+        Op::Update {
+            location, changes, ..
+        } => format!(
+            "update {location}: {}",
+            changes
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Op::AddMembers {
+            location, members, ..
+        } => format!("add {} member(s) to {location}", members.len()),
+        Op::RemoveMembers {
+            location, members, ..
+        } => {
+            format!("remove {} member(s) from {location}", members.len())
+        }
+        Op::Delete { location, .. } => format!("delete {location}"),
+    }
+}
+
+async fn status(store: &Store, tenant: Option<&str>) -> Result<(), Failure> {
+    let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+    let tenant_id = match tenant {
+        Some(name) => Some(
+            store
+                .tenant_by_name(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .id,
+        ),
+        None => None,
+    };
+    let runs = store.runs(tenant_id, 20).await.map_err(|e| e.to_string())?;
+    if runs.is_empty() {
+        println!("no reconciliation runs yet");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<16} {:<6} {:<9} {:<6} {:<8} {:>7}  DETAIL",
+        "STARTED", "TENANT", "TARGET", "TRIGGER", "MODE", "STATUS", "WRITES"
+    );
+    for run in runs {
+        let name = tenants
+            .iter()
+            .find(|t| t.id == run.tenant_id)
+            .map(|t| t.name.to_string())
+            .unwrap_or_else(|| run.tenant_id.to_string());
+        let writes: u64 = run
+            .counts
+            .as_ref()
+            .and_then(|c| c["applied"].as_object())
+            .map(|a| a.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0);
+        println!(
+            "{:<20} {:<16} {:<6} {:<9} {:<6} {:<8} {:>7}  {}",
+            run.started_at.format("%Y-%m-%d %H:%M:%SZ"),
+            name,
+            run.target,
+            run.trigger,
+            run.mode,
+            run.status,
+            writes,
+            run.error.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 /// Replays the IdP's corpus and prints a line per step; exits 1 when a step failed.

@@ -8,6 +8,9 @@
 //! | GET    | /v1/tenants/{name}            | one tenant                            |
 //! | PATCH  | /v1/tenants/{name}            | change `{"idp"?, "settings"?}`        |
 //! | GET    | /v1/tenants/{name}/normalisations | dialect: what is on, how often it fired |
+//! | POST   | /v1/tenants/{name}/reconcile  | run `{"target"?, "mode"?: plan/apply, "force"?}` |
+//! | GET    | /v1/tenants/{name}/runs       | the tenant's latest runs              |
+//! | GET    | /v1/runs                      | the latest runs of every tenant       |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
 //! | DELETE | /v1/tokens/{id}               | revoke                                |
@@ -93,6 +96,17 @@ struct SettingsChange {
     disabled_normalisations: Option<Vec<Normalisation>>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReconcileRequest {
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
@@ -165,6 +179,37 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             ))
         }
         (["v1", "tenants", _, "normalisations"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "reconcile"], &Method::POST) => {
+            let body: ReconcileRequest = match &request.body {
+                Ok(bytes) if bytes.is_empty() => ReconcileRequest::default(),
+                _ => json_body(request)?,
+            };
+            let plan = match body.mode.as_deref() {
+                None | Some("apply") => false,
+                Some("plan") => true,
+                Some(other) => {
+                    return Err(DomainError::Invalid(format!(
+                        "mode {other:?} is not \"plan\" or \"apply\""
+                    ))
+                    .into());
+                }
+            };
+            let tenant = store.tenant_by_name(name).await?;
+            let reports = state
+                .reconciliation
+                .run(&tenant, body.target.as_deref(), plan, body.force)
+                .await
+                .map_err(DomainError::Invalid)?;
+            Ok(ok(&reports))
+        }
+        (["v1", "tenants", _, "reconcile"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "runs"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            Ok(ok(&store.runs(Some(tenant.id), 50).await?))
+        }
+        (["v1", "tenants", _, "runs"], _) => Err(not_allowed()),
+        (["v1", "runs"], &Method::GET) => Ok(ok(&store.runs(None, 50).await?)),
+        (["v1", "runs"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "tokens"], &Method::GET) => {
             let tenant = store.tenant_by_name(name).await?;
             Ok(ok(&store.list_tokens(tenant.id).await?))

@@ -52,6 +52,23 @@ pub struct AdminState {
     pub max_body_bytes: u64,
     /// Normalisations fired, per tenant (shared with the SCIM listener).
     pub normalisations: Arc<NormalisationCounts>,
+    /// Runs reconciliation on request.
+    pub reconciliation: Arc<dyn Reconciliation>,
+}
+
+/// What the admin API needs of reconciliation; the app implements it over the reconciler, so
+/// the HTTP layer does not depend on the sync engine.
+#[async_trait::async_trait]
+pub trait Reconciliation: Send + Sync + std::fmt::Debug {
+    /// Runs one step per target of the tenant (or only `target`), in plan or apply mode, and
+    /// answers the reports as JSON; an error is a sentence for the caller.
+    async fn run(
+        &self,
+        tenant: &crate::domain::Tenant,
+        target: Option<&str>,
+        plan: bool,
+        force: bool,
+    ) -> Result<serde_json::Value, String>;
 }
 
 /// The SCIM listener's service.

@@ -9,6 +9,7 @@ mod settings;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
@@ -16,8 +17,8 @@ use config::{Config, Environment, File, FileFormat};
 use crate::secret::SecretString;
 use raw::RawConfig;
 pub use settings::{
-    AdminSettings, DatabaseSettings, DatabaseUrl, LogFormat, LogSettings, ScimSettings,
-    ServerSettings, Settings,
+    AdminSettings, DatabaseSettings, DatabaseUrl, Deactivation, LdapSettings, LogFormat,
+    LogSettings, ScimSettings, ServerSettings, Settings, SyncSettings,
 };
 
 /// The shipped configuration file. It is the documentation of every key and, compiled in, the
@@ -145,7 +146,156 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             },
             level: log_level(&raw.log.level)?,
         },
+        sync: sync_settings(&raw.sync)?,
+        ldap: ldap_settings(raw.ldap)?,
     })
+}
+
+fn sync_settings(raw: &raw::RawSync) -> Result<SyncSettings, ConfigError> {
+    let schedule = match raw.schedule.trim() {
+        "" => None,
+        text => {
+            let schedule = cron::Schedule::from_str(text).map_err(|e| {
+                invalid(
+                    "sync.schedule",
+                    format!(
+                        "{text:?} is not a 6-field cron expression (sec min hour day month weekday, \
+                         e.g. \"0 */15 * * * *\"): {e}"
+                    ),
+                )
+            })?;
+            if schedule.upcoming(chrono::Utc).next().is_none() {
+                return Err(invalid("sync.schedule", format!("{text:?} never fires")));
+            }
+            Some(schedule)
+        }
+    };
+    if raw.guard_max_destructive_percent > 100 {
+        return Err(invalid(
+            "sync.guard_max_destructive_percent",
+            "must be 0 to 100",
+        ));
+    }
+    Ok(SyncSettings {
+        schedule,
+        change_delay: duration("sync.change_delay", &raw.change_delay)?,
+        guard_max_destructive: raw.guard_max_destructive as usize,
+        guard_max_destructive_percent: raw.guard_max_destructive_percent,
+        lease: duration("sync.lease", &raw.lease)?,
+    })
+}
+
+fn ldap_settings(raw: raw::RawLdap) -> Result<Option<LdapSettings>, ConfigError> {
+    if raw.url.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = raw.url.trim().to_owned();
+    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+        return Err(invalid(
+            "ldap.url",
+            format!("{url:?} must start with ldap:// or ldaps://"),
+        ));
+    }
+    let required = |key: &'static str, value: &str| -> Result<String, ConfigError> {
+        match value.trim() {
+            "" => Err(invalid(key, "must be set when ldap.url is")),
+            v => Ok(v.to_owned()),
+        }
+    };
+    let bind_password = match (
+        raw.bind_password.is_empty(),
+        raw.bind_password_file.is_empty(),
+    ) {
+        (false, false) => {
+            return Err(invalid(
+                "ldap.bind_password",
+                "set bind_password or bind_password_file, not both",
+            ));
+        }
+        (true, false) => SecretString::new(
+            std::fs::read_to_string(&raw.bind_password_file)
+                .map_err(|e| {
+                    invalid(
+                        "ldap.bind_password_file",
+                        format!("cannot read {:?}: {e}", raw.bind_password_file),
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        _ => SecretString::new(raw.bind_password.clone()),
+    };
+    let member_attribute = match raw.group_object_class.as_str() {
+        "groupOfNames" => "member",
+        "groupOfUniqueNames" => "uniqueMember",
+        other => {
+            return Err(invalid(
+                "ldap.group_object_class",
+                format!("{other:?} is not \"groupOfNames\" or \"groupOfUniqueNames\""),
+            ));
+        }
+    };
+    let deactivation = match raw.deactivation.as_str() {
+        "remove_from_groups" => Deactivation::RemoveFromGroups,
+        "disabled_ou" => Deactivation::DisabledOu(required("ldap.disabled_ou", &raw.disabled_ou)?),
+        "lock_attribute" => Deactivation::LockAttribute(
+            required("ldap.lock_attribute", &raw.lock_attribute)?,
+            required("ldap.lock_value", &raw.lock_value)?,
+        ),
+        other => {
+            return Err(invalid(
+                "ldap.deactivation",
+                format!("{other:?} is not remove_from_groups, disabled_ou or lock_attribute"),
+            ));
+        }
+    };
+    let attributes: std::collections::BTreeMap<String, Vec<String>> = raw
+        .attributes
+        .into_iter()
+        .filter(|(_, paths)| !paths.trim().is_empty())
+        .map(|(name, paths)| {
+            (
+                name,
+                paths
+                    .split('|')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            )
+        })
+        .collect();
+    let user_rdn = required("ldap.user_rdn", &raw.user_rdn)?;
+    if !attributes.keys().any(|a| a.eq_ignore_ascii_case(&user_rdn)) {
+        return Err(invalid(
+            "ldap.user_rdn",
+            format!("{user_rdn:?} needs a mapping in [ldap.attributes] to take its value from"),
+        ));
+    }
+    if raw.page_size == 0 {
+        return Err(invalid("ldap.page_size", "must be at least 1"));
+    }
+    Ok(Some(LdapSettings {
+        url,
+        starttls: raw.starttls,
+        tls_verify: raw.tls_verify,
+        bind_dn: required("ldap.bind_dn", &raw.bind_dn)?,
+        bind_password,
+        base_dn: required("ldap.base_dn", &raw.base_dn)?,
+        tenants: raw.tenants,
+        tenant_ou: raw.tenant_ou,
+        users_ou: required("ldap.users_ou", &raw.users_ou)?,
+        groups_ou: required("ldap.groups_ou", &raw.groups_ou)?,
+        user_object_classes: raw.user_object_classes,
+        user_rdn,
+        group_object_class: raw.group_object_class,
+        member_attribute: member_attribute.to_owned(),
+        placeholder_dn: required("ldap.placeholder_dn", &raw.placeholder_dn)?,
+        deactivation,
+        marker_attribute: required("ldap.marker_attribute", &raw.marker_attribute)?,
+        page_size: raw.page_size,
+        timeout: duration("ldap.timeout", &raw.timeout)?,
+        attributes,
+    }))
 }
 
 fn socket_addr(key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {

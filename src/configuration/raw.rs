@@ -12,6 +12,46 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     pub database: RawDatabase,
     pub log: RawLog,
+    pub sync: RawSync,
+    pub ldap: RawLdap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub schedule: String,
+    pub change_delay: String,
+    pub guard_max_destructive: u32,
+    pub guard_max_destructive_percent: u8,
+    pub lease: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLdap {
+    pub url: String,
+    pub starttls: bool,
+    pub tls_verify: bool,
+    pub bind_dn: String,
+    pub bind_password: String,
+    pub bind_password_file: String,
+    pub base_dn: String,
+    pub tenants: Vec<String>,
+    pub tenant_ou: bool,
+    pub users_ou: String,
+    pub groups_ou: String,
+    pub user_object_classes: Vec<String>,
+    pub user_rdn: String,
+    pub group_object_class: String,
+    pub placeholder_dn: String,
+    pub deactivation: String,
+    pub disabled_ou: String,
+    pub lock_attribute: String,
+    pub lock_value: String,
+    pub marker_attribute: String,
+    pub page_size: u32,
+    pub timeout: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,6 +21,87 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Reconciliation.
+    pub sync: SyncSettings,
+    /// The LDAP target; `None` when not configured.
+    pub ldap: Option<LdapSettings>,
+}
+
+/// `[sync]`
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncSettings {
+    /// The full drift check's schedule; `None` when empty.
+    #[serde(serialize_with = "schedule_text")]
+    pub schedule: Option<cron::Schedule>,
+    /// Debounce of the change-log follower; zero turns it off.
+    #[serde(serialize_with = "human_duration")]
+    pub change_delay: Duration,
+    /// The guard's absolute limit.
+    pub guard_max_destructive: usize,
+    /// The guard's percentage limit.
+    pub guard_max_destructive_percent: u8,
+    /// A run's lease.
+    #[serde(serialize_with = "human_duration")]
+    pub lease: Duration,
+}
+
+/// What a deactivated user becomes in LDAP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deactivation {
+    /// It leaves its groups.
+    RemoveFromGroups,
+    /// It moves to this OU (and leaves its groups).
+    DisabledOu(String),
+    /// This attribute gets this value (and it leaves its groups).
+    LockAttribute(String, String),
+}
+
+/// `[ldap]`
+#[derive(Debug, Clone, Serialize)]
+pub struct LdapSettings {
+    /// `ldap://` or `ldaps://` URL.
+    pub url: String,
+    /// StartTLS on an `ldap://` URL.
+    pub starttls: bool,
+    /// Verify the server certificate.
+    pub tls_verify: bool,
+    /// Bind DN.
+    pub bind_dn: String,
+    /// Bind password.
+    #[serde(serialize_with = "redacted")]
+    pub bind_password: SecretString,
+    /// Base DN.
+    pub base_dn: String,
+    /// Tenants kept; empty for all.
+    pub tenants: Vec<String>,
+    /// A subtree per tenant.
+    pub tenant_ou: bool,
+    /// Users container (relative).
+    pub users_ou: String,
+    /// Groups container (relative).
+    pub groups_ou: String,
+    /// User object classes.
+    pub user_object_classes: Vec<String>,
+    /// User naming attribute.
+    pub user_rdn: String,
+    /// Group object class.
+    pub group_object_class: String,
+    /// Its member attribute.
+    pub member_attribute: String,
+    /// The placeholder member of empty groups.
+    pub placeholder_dn: String,
+    /// Deactivation policy.
+    pub deactivation: Deactivation,
+    /// The management marker's attribute.
+    pub marker_attribute: String,
+    /// Paged read size.
+    pub page_size: u32,
+    /// Connect and operation timeout.
+    #[serde(serialize_with = "human_duration")]
+    pub timeout: Duration,
+    /// LDAP attribute → SCIM path alternatives.
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[server]`
@@ -132,6 +213,20 @@ impl Serialize for DatabaseUrl {
 
 fn human_duration<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+}
+
+fn schedule_text<S: Serializer>(
+    schedule: &Option<cron::Schedule>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match schedule {
+        Some(schedule) => serializer.serialize_str(&schedule.to_string()),
+        None => serializer.serialize_str(""),
+    }
+}
+
+fn redacted<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&secret.to_string())
 }
 
 fn redacted_option<S: Serializer>(

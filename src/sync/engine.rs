@@ -209,6 +209,11 @@ impl Reconciler {
         }
     }
 
+    /// Whether any target is configured.
+    pub fn has_targets(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
     /// The targets that keep this tenant.
     pub fn targets_of(&self, tenant: &Tenant) -> Vec<&'static str> {
         self.targets

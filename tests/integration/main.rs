@@ -16,6 +16,7 @@ mod filters;
 mod groups;
 mod health_and_shutdown;
 mod idp_replay;
+mod ldap_target;
 mod patch;
 mod reconcile_engine;
 mod request_limits;

@@ -3,6 +3,7 @@
 //! a clock the test controls, and a seeded tenant with a token.
 
 pub mod postgres;
+pub mod slapd;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -34,6 +35,7 @@ pub struct TestApp {
     pub client: Client,
     pub clock: ManualClock,
     pub store: Store,
+    pub reconciler: dirsync::sync::Reconciler,
     pub backend: Backend,
     /// The seeded tenant and a token for it.
     pub tenant: Tenant,
@@ -84,6 +86,9 @@ impl TestApp {
             ("DIRSYNC__ADMIN__TOKEN", ADMIN_TOKEN),
             ("DIRSYNC__SERVER__SHUTDOWN_GRACE", "5s"),
             ("DIRSYNC__DATABASE__MAX_CONNECTIONS", "8"),
+            // Tests run reconciliation themselves, unless they test the loops.
+            ("DIRSYNC__SYNC__SCHEDULE", ""),
+            ("DIRSYNC__SYNC__CHANGE_DELAY", "0s"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -106,6 +111,7 @@ impl TestApp {
             .await
             .expect("daemon starts");
         let store = running.store.clone();
+        let reconciler = running.reconciler.clone();
         let tenant = store
             .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
             .await
@@ -121,6 +127,7 @@ impl TestApp {
             client: Client::new(),
             clock,
             store,
+            reconciler,
             backend,
             tenant,
             token: token.expose().to_owned(),

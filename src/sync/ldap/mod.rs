@@ -1,0 +1,463 @@
+//! The LDAP target, on ldap3: the only module that speaks LDAP.
+//!
+//! Reads are paged (RFC 2696 simple paged results) one container at a time, so a large
+//! directory reads in bounded pages. Every operation's "already so" answer counts as converged:
+//! `entryAlreadyExists` on add, `attributeOrValueExists` when adding a member, `noSuchAttribute`
+//! when removing one, `noSuchObject` when deleting. That makes a second apply of the same plan
+//! harmless, and a directory that rewrote member values itself (slapo-refint) agree with us.
+//!
+//! `groupOfNames` cannot be empty, so an empty group holds the placeholder DN: it is written
+//! before the last member goes and removed after the first one arrives, and reads leave it out.
+
+pub mod mapping;
+
+use std::collections::{BTreeSet, HashSet};
+
+use ldap3::adapters::PagedResults;
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, Scope, SearchEntry,
+};
+use tokio::sync::Mutex;
+
+use self::mapping::{Layout, group_attributes, parse_marker, split_dn, user_attributes};
+use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
+use super::target::{Target, TargetError};
+use crate::configuration::LdapSettings;
+use crate::domain::{Group, Tenant, User};
+
+// LDAP result codes (RFC 4511 Appendix A) that a reconciler treats specially.
+const NO_SUCH_ATTRIBUTE: u32 = 16;
+const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
+const NO_SUCH_OBJECT: u32 = 32;
+const BUSY: u32 = 51;
+const UNAVAILABLE: u32 = 52;
+const UNWILLING_TO_PERFORM: u32 = 53;
+const ENTRY_ALREADY_EXISTS: u32 = 68;
+
+/// The LDAP target.
+#[derive(Debug)]
+pub struct LdapTarget {
+    settings: LdapSettings,
+    /// One connection, opened on first use and dropped when it fails; ldap3 multiplexes
+    /// operations over it.
+    connection: Mutex<Option<Ldap>>,
+}
+
+impl LdapTarget {
+    /// A target for these settings; it connects on first use.
+    pub fn new(settings: LdapSettings) -> Self {
+        Self {
+            settings,
+            connection: Mutex::new(None),
+        }
+    }
+
+    async fn ldap(&self) -> Result<Ldap, TargetError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(ldap) = slot.as_ref() {
+            return Ok(ldap.clone());
+        }
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(self.settings.timeout)
+            .set_starttls(self.settings.starttls)
+            .set_no_tls_verify(!self.settings.tls_verify);
+        let (connection, mut ldap) = LdapConnAsync::with_settings(settings, &self.settings.url)
+            .await
+            .map_err(|e| unavailable(&self.settings.url, e))?;
+        // The connection's driver: it ends when the connection closes.
+        tokio::spawn(async move {
+            if let Err(e) = connection.drive().await {
+                tracing::warn!(error = %e, "LDAP connection closed");
+            }
+        });
+        let bound = ldap
+            .with_timeout(self.settings.timeout)
+            .simple_bind(&self.settings.bind_dn, self.settings.bind_password.expose())
+            .await
+            .map_err(|e| unavailable(&self.settings.url, e))?;
+        if bound.rc != 0 {
+            return Err(TargetError::Unavailable(format!(
+                "binding as {} was refused (rc {}: {})",
+                self.settings.bind_dn, bound.rc, bound.text
+            )));
+        }
+        *slot = Some(ldap.clone());
+        Ok(ldap)
+    }
+
+    /// Forgets a connection that failed, so the next operation reconnects.
+    async fn reset(&self) {
+        *self.connection.lock().await = None;
+    }
+
+    /// Runs one LDAP operation: a connection failure drops the connection and makes the
+    /// target unavailable for the rest of the run.
+    async fn call<F, Fut>(&self, operation: F) -> Result<LdapResult, TargetError>
+    where
+        F: FnOnce(Ldap) -> Fut,
+        Fut: std::future::Future<Output = Result<LdapResult, LdapError>>,
+    {
+        let mut ldap = self.ldap().await?;
+        ldap.with_timeout(self.settings.timeout);
+        match operation(ldap).await {
+            Ok(result) if matches!(result.rc, BUSY | UNAVAILABLE) => {
+                self.reset().await;
+                Err(TargetError::Unavailable(format!(
+                    "rc {}: {}",
+                    result.rc, result.text
+                )))
+            }
+            Ok(result) => Ok(result),
+            Err(e) => {
+                self.reset().await;
+                Err(unavailable(&self.settings.url, e))
+            }
+        }
+    }
+
+    /// Every entry of `object_class` directly under `base`, read page by page. A missing
+    /// container holds nothing; any other failure is an error.
+    async fn read(
+        &self,
+        base: &str,
+        object_class: &str,
+        attributes: &[String],
+    ) -> Result<Vec<SearchEntry>, TargetError> {
+        let mut ldap = self.ldap().await?;
+        let mut wanted: Vec<String> = attributes.to_vec();
+        wanted.push("entryUUID".into());
+        let filter = format!("(objectClass={object_class})");
+        let started = ldap
+            .with_timeout(self.settings.timeout)
+            .streaming_search_with(
+                PagedResults::new(self.settings.page_size as i32),
+                base,
+                Scope::OneLevel,
+                &filter,
+                wanted,
+            )
+            .await;
+        let mut stream = match started {
+            Ok(stream) => stream,
+            Err(e) => {
+                // A dead connection must not be reused by the next run.
+                self.reset().await;
+                return Err(unavailable(&self.settings.url, e));
+            }
+        };
+        let mut entries = Vec::new();
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) => entries.push(SearchEntry::construct(entry)),
+                Ok(None) => break,
+                Err(e) => {
+                    self.reset().await;
+                    return Err(unavailable(&self.settings.url, e));
+                }
+            }
+        }
+        let done = stream.finish().await;
+        match done.rc {
+            0 => Ok(entries),
+            NO_SUCH_OBJECT => Ok(Vec::new()),
+            rc => {
+                self.reset().await;
+                Err(TargetError::Unavailable(format!(
+                    "reading {base} failed (rc {rc}: {})",
+                    done.text
+                )))
+            }
+        }
+    }
+
+    fn observed(&self, kind: Kind, entry: SearchEntry, managed: &[String]) -> ObservedEntry {
+        let marker = self.settings.marker_attribute.to_lowercase();
+        let member_attribute = self.settings.member_attribute.to_lowercase();
+        let placeholder = self.settings.placeholder_dn.to_lowercase();
+        let mut attributes = Attributes::new();
+        let mut members = BTreeSet::new();
+        let mut anchor = String::new();
+        let mut managed_id = None;
+        for (name, values) in entry.attrs {
+            let name = name.to_lowercase();
+            if name == "entryuuid" {
+                anchor = values.into_iter().next().unwrap_or_default();
+                continue;
+            }
+            if name == member_attribute && kind == Kind::Group {
+                members.extend(
+                    values
+                        .into_iter()
+                        .filter(|v| v.to_lowercase() != placeholder),
+                );
+                continue;
+            }
+            if name == marker {
+                managed_id = values.iter().find_map(|v| parse_marker(v));
+            }
+            if managed.contains(&name) {
+                attributes.insert(name, values.into_iter().collect());
+            }
+        }
+        ObservedEntry {
+            kind,
+            anchor: if anchor.is_empty() {
+                entry.dn.clone()
+            } else {
+                anchor
+            },
+            location: entry.dn,
+            managed_id,
+            attributes,
+            members,
+        }
+    }
+
+    async fn ensure_containers(&self, layout: &Layout) -> Result<(), TargetError> {
+        for dn in layout.containers(&self.settings) {
+            let (rdn, _) = split_dn(&dn);
+            let value = rdn
+                .split_once('=')
+                .map(|(_, v)| v)
+                .unwrap_or(rdn)
+                .to_owned();
+            let attributes = vec![
+                (
+                    "objectClass".to_owned(),
+                    HashSet::from(["organizationalUnit".to_owned()]),
+                ),
+                ("ou".to_owned(), HashSet::from([value])),
+            ];
+            let what = format!("creating {dn}");
+            let result = self
+                .call(|mut l| async move { l.add(&dn, attributes).await })
+                .await?;
+            converged(&result, &[ENTRY_ALREADY_EXISTS], &what)?;
+        }
+        Ok(())
+    }
+
+    /// Adds or deletes member values. When the batch fails because some values are already
+    /// so, each value is tried on its own and those answers are ignored.
+    async fn members(
+        &self,
+        group: &str,
+        values: &BTreeSet<String>,
+        add: bool,
+    ) -> Result<(), TargetError> {
+        let attribute = self.settings.member_attribute.clone();
+        let already = if add {
+            ATTRIBUTE_OR_VALUE_EXISTS
+        } else {
+            NO_SUCH_ATTRIBUTE
+        };
+        let change = |values: HashSet<String>| match add {
+            true => Mod::Add(attribute.clone(), values),
+            false => Mod::Delete(attribute.clone(), values),
+        };
+        let batch = change(values.iter().cloned().collect());
+        let dn = group.to_owned();
+        let result = self
+            .call(|mut l| async move { l.modify(&dn, vec![batch]).await })
+            .await?;
+        if result.rc != already {
+            return converged(&result, &[], &format!("changing the members of {group}"));
+        }
+        for value in values {
+            let one = change(HashSet::from([value.clone()]));
+            let dn = group.to_owned();
+            let result = self
+                .call(|mut l| async move { l.modify(&dn, vec![one]).await })
+                .await?;
+            converged(
+                &result,
+                &[already],
+                &format!("changing the members of {group}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn apply_operation(
+        &self,
+        tenant: &Tenant,
+        operation: &Operation,
+    ) -> Result<(), TargetError> {
+        match operation {
+            Operation::Create {
+                kind,
+                location,
+                attributes,
+                members,
+                ..
+            } => {
+                self.ensure_containers(&Layout::of(&self.settings, tenant))
+                    .await?;
+                let mut entry: Vec<(String, HashSet<String>)> = attributes
+                    .iter()
+                    .map(|(name, values)| (name.clone(), values.iter().cloned().collect()))
+                    .collect();
+                let classes = match kind {
+                    Kind::User => self.settings.user_object_classes.iter().cloned().collect(),
+                    Kind::Group => HashSet::from([self.settings.group_object_class.clone()]),
+                };
+                entry.push(("objectClass".into(), classes));
+                if *kind == Kind::Group {
+                    let mut values: HashSet<String> = members.iter().cloned().collect();
+                    if values.is_empty() {
+                        values.insert(self.settings.placeholder_dn.clone());
+                    }
+                    entry.push((self.settings.member_attribute.clone(), values));
+                }
+                let dn = location.clone();
+                let result = self
+                    .call(|mut l| async move { l.add(&dn, entry).await })
+                    .await?;
+                converged(
+                    &result,
+                    &[ENTRY_ALREADY_EXISTS],
+                    &format!("creating {location}"),
+                )
+            }
+            Operation::Move { from, to, .. } => {
+                let (rdn, parent) = split_dn(to);
+                let (_, old_parent) = split_dn(from);
+                let new_parent =
+                    (!parent.eq_ignore_ascii_case(old_parent)).then(|| parent.to_owned());
+                if new_parent.is_some() {
+                    self.ensure_containers(&Layout::of(&self.settings, tenant))
+                        .await?;
+                }
+                let (dn, rdn) = (from.clone(), rdn.to_owned());
+                let result = self
+                    .call(|mut l| async move {
+                        l.modifydn(&dn, &rdn, true, new_parent.as_deref()).await
+                    })
+                    .await?;
+                converged(&result, &[], &format!("renaming {from} to {to}"))
+            }
+            Operation::Update {
+                location, changes, ..
+            } => {
+                let mods: Vec<Mod<String>> = changes
+                    .iter()
+                    .map(|c| Mod::Replace(c.name.clone(), c.values.iter().cloned().collect()))
+                    .collect();
+                let dn = location.clone();
+                let result = self
+                    .call(|mut l| async move { l.modify(&dn, mods).await })
+                    .await?;
+                converged(&result, &[], &format!("updating {location}"))
+            }
+            Operation::AddMembers {
+                location,
+                members,
+                was_empty,
+                ..
+            } => {
+                self.members(location, members, true).await?;
+                if *was_empty {
+                    let placeholder = BTreeSet::from([self.settings.placeholder_dn.clone()]);
+                    self.members(location, &placeholder, false).await?;
+                }
+                Ok(())
+            }
+            Operation::RemoveMembers {
+                location,
+                members,
+                leaves_empty,
+                ..
+            } => {
+                if *leaves_empty {
+                    let placeholder = BTreeSet::from([self.settings.placeholder_dn.clone()]);
+                    self.members(location, &placeholder, true).await?;
+                }
+                self.members(location, members, false).await
+            }
+            Operation::Delete { location, .. } => {
+                let dn = location.clone();
+                let result = self
+                    .call(|mut l| async move { l.delete(&dn).await })
+                    .await?;
+                converged(&result, &[NO_SUCH_OBJECT], &format!("deleting {location}"))
+            }
+        }
+    }
+}
+
+fn unavailable(url: &str, error: LdapError) -> TargetError {
+    TargetError::Unavailable(format!("{url}: {error}"))
+}
+
+/// Success, or one of the answers that mean "already so".
+fn converged(result: &LdapResult, already: &[u32], what: &str) -> Result<(), TargetError> {
+    match result.rc {
+        0 => Ok(()),
+        rc if already.contains(&rc) => Ok(()),
+        UNWILLING_TO_PERFORM => Err(TargetError::Unavailable(format!(
+            "{what}: the server is unwilling ({})",
+            result.text
+        ))),
+        rc => Err(TargetError::Refused(format!(
+            "{what}: rc {rc} ({})",
+            result.text
+        ))),
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for LdapTarget {
+    fn name(&self) -> &'static str {
+        "ldap"
+    }
+
+    fn serves(&self, tenant: &Tenant) -> bool {
+        self.settings.tenants.is_empty()
+            || self
+                .settings
+                .tenants
+                .iter()
+                .any(|t| t == tenant.name.as_str())
+    }
+
+    fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
+        mapping::desired(&self.settings, tenant, users, groups)
+    }
+
+    async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError> {
+        let layout = Layout::of(&self.settings, tenant);
+        let user_attributes = user_attributes(&self.settings);
+        let group_attributes = group_attributes(&self.settings);
+        let user_class = self
+            .settings
+            .user_object_classes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "inetOrgPerson".into());
+        let mut entries = Vec::new();
+        let mut user_bases = vec![layout.users.clone()];
+        user_bases.extend(layout.disabled.clone());
+        for base in user_bases {
+            for entry in self.read(&base, &user_class, &user_attributes).await? {
+                entries.push(self.observed(Kind::User, entry, &user_attributes));
+            }
+        }
+        let mut read_group_attributes = group_attributes.clone();
+        read_group_attributes.push(self.settings.member_attribute.clone());
+        for entry in self
+            .read(
+                &layout.groups,
+                &self.settings.group_object_class,
+                &read_group_attributes,
+            )
+            .await?
+        {
+            entries.push(self.observed(Kind::Group, entry, &group_attributes));
+        }
+        Ok(Observed { entries })
+    }
+
+    async fn apply(&self, tenant: &Tenant, operation: &Operation) -> Result<(), TargetError> {
+        self.apply_operation(tenant, operation).await
+    }
+}

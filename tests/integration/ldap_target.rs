@@ -1,0 +1,515 @@
+//! The LDAP target against a real OpenLDAP slapd: SCIM writes go in, reconciliation runs, and
+//! ldap3 searches check the directory itself.
+
+use std::collections::BTreeSet;
+
+use dirsync::sync::{Mode, Outcome, Report, Trigger};
+use ldap3::{LdapConnAsync, Mod, Scope, SearchEntry};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::slapd::{ROOT_DN, ROOT_PW, SUFFIX, Slapd};
+use crate::support::{Backend, TestApp, announce, postgres::REQUIRE_SERVICES};
+
+const PEOPLE: &str = "ou=people,ou=acme,dc=example,dc=org";
+const GROUPS: &str = "ou=groups,ou=acme,dc=example,dc=org";
+
+/// Starts slapd and a daemon pointed at it; `None` when slapd or PostgreSQL is missing and not
+/// required.
+async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, Slapd)> {
+    let slapd = match Slapd::start() {
+        Ok(slapd) => slapd,
+        Err(reason) if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!("slapd is required ({REQUIRE_SERVICES}) but unavailable: {reason}")
+        }
+        Err(reason) => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| announce(&format!("note: LDAP lane SKIPPED: {reason}")));
+            return None;
+        }
+    };
+    let mut env = vec![
+        ("DIRSYNC__LDAP__URL", slapd.url.as_str()),
+        ("DIRSYNC__LDAP__BIND_DN", ROOT_DN),
+        ("DIRSYNC__LDAP__BIND_PASSWORD", ROOT_PW),
+        ("DIRSYNC__LDAP__BASE_DN", SUFFIX),
+        // Small pages, so every read crosses page boundaries.
+        ("DIRSYNC__LDAP__PAGE_SIZE", "2"),
+    ];
+    env.extend_from_slice(extra);
+    let app = TestApp::spawn_with(backend, &env).await?;
+    Some((app, slapd))
+}
+
+macro_rules! ldap_tests {
+    ($($name:ident $(with $extra:expr)?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    if let Some((app, slapd)) = super::spawn(crate::support::Backend::Sqlite, extra).await {
+                        super::$name(app, slapd).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    if let Some((app, slapd)) = super::spawn(crate::support::Backend::Postgres, extra).await {
+                        super::$name(app, slapd).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+ldap_tests!(
+    users_and_groups_provisioned_over_scim_become_entries_and_a_second_apply_writes_nothing,
+    member_changes_become_member_values_and_an_empty_group_holds_the_placeholder,
+    renames_move_entries_keep_their_entry_uuid_and_rewrite_member_values,
+    deactivated_users_leave_their_groups_and_deleted_ones_leave_the_directory,
+    a_hand_edited_entry_is_corrected_on_the_next_run,
+    entries_made_by_hand_are_left_alone_and_reported,
+    the_guard_refuses_a_mass_delete_until_forced,
+    a_stopped_directory_fails_the_run_and_the_next_run_converges,
+    deactivated_users_move_to_the_disabled_ou_with_that_policy
+        with ("DIRSYNC__LDAP__DEACTIVATION", "disabled_ou"),
+    scim_writes_reach_the_directory_through_the_change_log
+        with ("DIRSYNC__SYNC__CHANGE_DELAY", "50ms"),
+);
+
+async fn search(slapd: &Slapd, base: &str, filter: &str, attrs: &[&str]) -> Vec<SearchEntry> {
+    let (connection, mut ldap) = LdapConnAsync::new(&slapd.url).await.unwrap();
+    ldap3::drive!(connection);
+    ldap.simple_bind(ROOT_DN, ROOT_PW)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let result = ldap
+        .search(base, Scope::Subtree, filter, attrs.to_vec())
+        .await
+        .unwrap();
+    let _ = ldap.unbind().await;
+    // No such object: the container is not there (yet), so nothing is in it.
+    if result.1.rc == 32 {
+        return Vec::new();
+    }
+    let (entries, _) = result.success().unwrap();
+    entries.into_iter().map(SearchEntry::construct).collect()
+}
+
+async fn modify(slapd: &Slapd, dn: &str, mods: Vec<Mod<&str>>) {
+    let (connection, mut ldap) = LdapConnAsync::new(&slapd.url).await.unwrap();
+    ldap3::drive!(connection);
+    ldap.simple_bind(ROOT_DN, ROOT_PW)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap.modify(dn, mods).await.unwrap().success().unwrap();
+}
+
+async fn reconcile(app: &TestApp, mode: Mode, force: bool) -> Report {
+    app.reconciler
+        .reconcile_once(&app.tenant, "ldap", mode, Trigger::Manual, force)
+        .await
+        .unwrap()
+}
+
+fn values(entry: &SearchEntry, attribute: &str) -> BTreeSet<String> {
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
+        .map(|(_, v)| v.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn dn_of(uid: &str) -> String {
+    format!("uid={uid},{PEOPLE}")
+}
+
+async fn members(slapd: &Slapd, group: &str) -> BTreeSet<String> {
+    let found = search(slapd, GROUPS, &format!("(cn={group})"), &["member"]).await;
+    found
+        .first()
+        .map(|g| values(g, "member"))
+        .unwrap_or_default()
+}
+
+async fn users_and_groups_provisioned_over_scim_become_entries_and_a_second_apply_writes_nothing(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    for n in 0..3 {
+        app.create_user(&format!("extra{n}")).await;
+    }
+    app.create_group("Staff", &[&alice, &bob]).await;
+    let plan = reconcile(&app, Mode::Plan, false).await;
+    assert_eq!(plan.outcome, Outcome::Planned);
+    assert!(
+        search(&slapd, SUFFIX, "(uid=alice)", &["uid"])
+            .await
+            .is_empty(),
+        "plan writes nothing"
+    );
+    let first = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(first.outcome, Outcome::Applied, "{:?}", first.failures);
+    assert_eq!(first.applied.get("create_user"), Some(&5));
+    let found = search(
+        &slapd,
+        PEOPLE,
+        "(uid=alice)",
+        &["*", "memberOf", "entryUUID"],
+    )
+    .await;
+    let entry = &found[0];
+    assert_eq!(entry.dn, dn_of("alice"));
+    assert_eq!(values(entry, "sn"), set(&["Family"]));
+    assert_eq!(values(entry, "givenName"), set(&["Given"]));
+    assert_eq!(values(entry, "mail"), set(&["alice"]));
+    assert_eq!(
+        values(entry, "description"),
+        set(&[&format!("dirsync:{alice}")])
+    );
+    assert_eq!(
+        values(entry, "memberOf"),
+        set(&[&format!("cn=Staff,{GROUPS}")])
+    );
+    assert_eq!(
+        members(&slapd, "Staff").await,
+        set(&[&dn_of("alice"), &dn_of("bob")])
+    );
+    let second = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(second.outcome, Outcome::Applied);
+    assert_eq!(second.writes(), 0, "{:?}", second.plan.operations);
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+        ["applied", "applied", "planned"]
+    );
+}
+
+async fn member_changes_become_member_values_and_an_empty_group_holds_the_placeholder(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    let group = app.create_group("Team", &[]).await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(
+        members(&slapd, "Team").await,
+        set(&["cn=empty-membership-placeholder"])
+    );
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": alice}, {"value": bob}]}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(
+        members(&slapd, "Team").await,
+        set(&[&dn_of("alice"), &dn_of("bob")])
+    );
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(members(&slapd, "Team").await, set(&[&dn_of("alice")]));
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "remove", "path": "members"}]),
+    )
+    .await;
+    let emptied = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(emptied.outcome, Outcome::Applied, "{:?}", emptied.failures);
+    assert_eq!(
+        members(&slapd, "Team").await,
+        set(&["cn=empty-membership-placeholder"])
+    );
+}
+
+async fn renames_move_entries_keep_their_entry_uuid_and_rewrite_member_values(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    let alice = app.create_user("alice").await;
+    let group = app.create_group("Sales", &[&alice]).await;
+    reconcile(&app, Mode::Apply, false).await;
+    let uuid = |e: &SearchEntry| values(e, "entryUUID");
+    let before = search(&slapd, PEOPLE, "(uid=alice)", &["entryUUID"]).await;
+    let group_before = search(&slapd, GROUPS, "(cn=Sales)", &["entryUUID"]).await;
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "userName", "value": "alice.smith"}]),
+    )
+    .await;
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}]),
+    )
+    .await;
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.failures);
+    assert_eq!(report.applied.get("move_user"), Some(&1));
+    assert_eq!(report.applied.get("move_group"), Some(&1));
+    let after = search(&slapd, PEOPLE, "(uid=alice.smith)", &["entryUUID", "uid"]).await;
+    assert_eq!(after[0].dn, dn_of("alice.smith"));
+    assert_eq!(
+        uuid(&after[0]),
+        uuid(&before[0]),
+        "the entry was renamed, not re-created"
+    );
+    assert_eq!(values(&after[0], "uid"), set(&["alice.smith"]));
+    assert!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"])
+            .await
+            .is_empty()
+    );
+    let group_after = search(&slapd, GROUPS, "(cn=Sales EMEA)", &["entryUUID", "member"]).await;
+    assert_eq!(uuid(&group_after[0]), uuid(&group_before[0]));
+    assert_eq!(
+        values(&group_after[0], "member"),
+        set(&[&dn_of("alice.smith")])
+    );
+    assert_eq!(reconcile(&app, Mode::Apply, false).await.writes(), 0);
+}
+
+async fn deactivated_users_leave_their_groups_and_deleted_ones_leave_the_directory(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    app.create_group("Staff", &[&alice, &bob]).await;
+    reconcile(&app, Mode::Apply, false).await;
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(members(&slapd, "Staff").await, set(&[&dn_of("bob")]));
+    assert_eq!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"]).await.len(),
+        1,
+        "the entry stays"
+    );
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(
+        members(&slapd, "Staff").await,
+        set(&[&dn_of("alice"), &dn_of("bob")])
+    );
+    let response = app
+        .scim(Method::DELETE, &format!("/Users/{bob}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.applied.get("delete_user"), Some(&1));
+    assert!(
+        search(&slapd, PEOPLE, "(uid=bob)", &["uid"])
+            .await
+            .is_empty()
+    );
+    assert_eq!(members(&slapd, "Staff").await, set(&[&dn_of("alice")]));
+}
+
+async fn a_hand_edited_entry_is_corrected_on_the_next_run(app: TestApp, slapd: Slapd) {
+    app.create_user("alice").await;
+    reconcile(&app, Mode::Apply, false).await;
+    modify(
+        &slapd,
+        &dn_of("alice"),
+        vec![
+            Mod::Replace("mail", ["edited@by.hand"].into()),
+            Mod::Add("title", ["Boss"].into()),
+        ],
+    )
+    .await;
+    let plan = reconcile(&app, Mode::Plan, false).await;
+    assert_eq!(plan.plan.counts().get("update_user"), Some(&1));
+    reconcile(&app, Mode::Apply, false).await;
+    let entry = &search(&slapd, PEOPLE, "(uid=alice)", &["mail", "title"]).await[0];
+    assert_eq!(values(entry, "mail"), set(&["alice"]));
+    assert!(values(entry, "title").is_empty());
+}
+
+async fn entries_made_by_hand_are_left_alone_and_reported(app: TestApp, slapd: Slapd) {
+    app.create_user("alice").await;
+    reconcile(&app, Mode::Apply, false).await;
+    let (connection, mut ldap) = LdapConnAsync::new(&slapd.url).await.unwrap();
+    ldap3::drive!(connection);
+    ldap.simple_bind(ROOT_DN, ROOT_PW)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for uid in ["operator", "dave"] {
+        ldap.add(
+            &dn_of(uid),
+            vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("uid", [uid].into()),
+                ("cn", ["By Hand"].into()),
+                ("sn", ["Hand"].into()),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+    // A SCIM user whose entry would be where a hand-made one already is.
+    app.create_user("dave").await;
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.outcome, Outcome::Applied);
+    assert_eq!(report.plan.unmanaged, [dn_of("operator")]);
+    assert_eq!(report.plan.conflicts, [dn_of("dave")]);
+    let dave = &search(&slapd, PEOPLE, "(uid=dave)", &["cn", "description"]).await[0];
+    assert_eq!(values(dave, "cn"), set(&["By Hand"]));
+    assert!(values(dave, "description").is_empty(), "not taken over");
+    assert_eq!(
+        search(&slapd, PEOPLE, "(uid=operator)", &["uid"])
+            .await
+            .len(),
+        1
+    );
+}
+
+async fn the_guard_refuses_a_mass_delete_until_forced(app: TestApp, slapd: Slapd) {
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(app.create_user(&format!("user{n}")).await);
+    }
+    reconcile(&app, Mode::Apply, false).await;
+    for id in &ids {
+        app.scim(Method::DELETE, &format!("/Users/{id}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let refused = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(refused.outcome, Outcome::Refused);
+    assert_eq!(search(&slapd, PEOPLE, "(uid=*)", &["uid"]).await.len(), 4);
+    let forced = reconcile(&app, Mode::Apply, true).await;
+    assert_eq!(forced.applied.get("delete_user"), Some(&4));
+    assert!(search(&slapd, PEOPLE, "(uid=*)", &["uid"]).await.is_empty());
+}
+
+async fn a_stopped_directory_fails_the_run_and_the_next_run_converges(
+    app: TestApp,
+    mut slapd: Slapd,
+) {
+    let alice = app.create_user("alice").await;
+    reconcile(&app, Mode::Apply, false).await;
+    app.create_user("bob").await;
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    )
+    .await;
+    slapd.stop();
+    let failed = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("cannot read ldap"),
+        "{:?}",
+        failed.error
+    );
+    let (_, list) = app.get_json("/Users").await;
+    assert_eq!(
+        list["totalResults"], 2,
+        "SCIM keeps working and nothing is lost"
+    );
+    slapd.resume().unwrap();
+    let converged = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(
+        converged.outcome,
+        Outcome::Applied,
+        "{:?}",
+        converged.failures
+    );
+    assert_eq!(search(&slapd, PEOPLE, "(uid=bob)", &["uid"]).await.len(), 1);
+    let alice_entry = &search(&slapd, PEOPLE, "(uid=alice)", &["title"]).await[0];
+    assert_eq!(values(alice_entry, "title"), set(&["Lead"]));
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert!(
+        runs.iter()
+            .any(|r| r.status == "failed" && r.error.is_some())
+    );
+}
+
+async fn deactivated_users_move_to_the_disabled_ou_with_that_policy(app: TestApp, slapd: Slapd) {
+    let alice = app.create_user("alice").await;
+    app.create_group("Staff", &[&alice]).await;
+    reconcile(&app, Mode::Apply, false).await;
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.failures);
+    let moved = search(&slapd, SUFFIX, "(uid=alice)", &["uid"]).await;
+    assert_eq!(
+        moved[0].dn,
+        "uid=alice,ou=disabled,ou=acme,dc=example,dc=org"
+    );
+    assert_eq!(
+        members(&slapd, "Staff").await,
+        set(&["cn=empty-membership-placeholder"])
+    );
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(members(&slapd, "Staff").await, set(&[&dn_of("alice")]));
+}
+
+async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, slapd: Slapd) {
+    app.create_user("follower").await;
+    let started = std::time::Instant::now();
+    while search(&slapd, PEOPLE, "(uid=follower)", &["uid"])
+        .await
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the follower never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert!(
+        runs.iter()
+            .any(|r| r.trigger == "change" && r.status == "applied")
+    );
+}
