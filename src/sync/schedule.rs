@@ -26,18 +26,23 @@ pub async fn run_on_schedule(
     clock: SharedClock,
     shutdown: CancellationToken,
 ) {
+    // Fire times are taken after the later of "now" and the last fire time, so the schedule
+    // moves forward even when the clock does not (a test's clock, or a clock stepped back),
+    // and a run that outlasts its interval is followed by the next fire time, not a burst of
+    // missed ones.
+    let mut after = clock.now();
     loop {
-        let now = clock.now();
-        let Some(next) = schedule.after(&now).next() else {
+        let Some(next) = schedule.after(&after).next() else {
             tracing::warn!("the sync schedule has no further fire time; scheduled runs stop");
             return;
         };
-        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        let wait = (next - clock.now()).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
         reconcile_every_tenant(&reconciler, &store, Trigger::Schedule).await;
+        after = next.max(clock.now());
     }
 }
 

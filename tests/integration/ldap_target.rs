@@ -81,6 +81,9 @@ ldap_tests!(
         with ("DIRSYNC__LDAP__DEACTIVATION", "disabled_ou"),
     scim_writes_reach_the_directory_through_the_change_log
         with ("DIRSYNC__SYNC__CHANGE_DELAY", "50ms"),
+    the_cron_schedule_runs_a_full_drift_check
+        with ("DIRSYNC__SYNC__SCHEDULE", "* * * * * *"),
+    the_admin_api_plans_and_applies_and_lists_runs,
 );
 
 async fn search(slapd: &Slapd, base: &str, filter: &str, attrs: &[&str]) -> Vec<SearchEntry> {
@@ -512,4 +515,134 @@ async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, sl
         runs.iter()
             .any(|r| r.trigger == "change" && r.status == "applied")
     );
+}
+
+async fn the_cron_schedule_runs_a_full_drift_check(app: TestApp, slapd: Slapd) {
+    app.create_user("scheduled").await;
+    let started = std::time::Instant::now();
+    while search(&slapd, PEOPLE, "(uid=scheduled)", &["uid"])
+        .await
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the schedule never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+    assert!(runs.iter().any(|r| r.trigger == "schedule"));
+}
+
+async fn the_admin_api_plans_and_applies_and_lists_runs(app: TestApp, slapd: Slapd) {
+    app.create_user("alice").await;
+    let plan: serde_json::Value = app
+        .admin(Method::POST, "/v1/tenants/acme/reconcile")
+        .json(&json!({"mode": "plan"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan[0]["outcome"], "planned", "{plan}");
+    assert_eq!(plan[0]["plan"]["operations"][0]["op"], "create");
+    assert!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"])
+            .await
+            .is_empty()
+    );
+    let response = app
+        .admin(Method::POST, "/v1/tenants/acme/reconcile")
+        .json(&json!({"target": "ldap"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"]).await.len(),
+        1
+    );
+    let runs: serde_json::Value = app
+        .admin(Method::GET, "/v1/tenants/acme/runs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "planned"]);
+    let unknown = app
+        .admin(Method::POST, "/v1/tenants/acme/reconcile")
+        .json(&json!({"target": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+}
+
+#[tokio::test]
+async fn the_reconcile_and_status_commands_plan_apply_and_report() {
+    let Some((app, slapd)) = spawn(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    app.create_user("alice").await;
+    let data_dir = app
+        .database_url
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("/dirsync.db")
+        .to_owned();
+    let run = |args: Vec<&str>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dirsync"));
+        command
+            .args(args)
+            .env("DIRSYNC__SERVER__DATA_DIR", &data_dir)
+            .env("DIRSYNC__DATABASE__URL", &app.database_url)
+            .env("DIRSYNC__LDAP__URL", &slapd.url)
+            .env("DIRSYNC__LDAP__BIND_DN", ROOT_DN)
+            .env("DIRSYNC__LDAP__BIND_PASSWORD", ROOT_PW)
+            .env("DIRSYNC__LDAP__BASE_DN", SUFFIX);
+        async move { command.output().await.unwrap() }
+    };
+    let plan = run(vec!["reconcile", "--tenant", "acme", "--plan"]).await;
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("create {}", dn_of("alice"))),
+        "{stdout}"
+    );
+    assert!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"])
+            .await
+            .is_empty()
+    );
+    let apply = run(vec!["reconcile", "--tenant", "acme"]).await;
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stdout)
+    );
+    assert_eq!(
+        search(&slapd, PEOPLE, "(uid=alice)", &["uid"]).await.len(),
+        1
+    );
+    let status = run(vec!["status", "--tenant", "acme"]).await;
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        stdout.contains("applied") && stdout.contains("planned") && stdout.contains("manual"),
+        "{stdout}"
+    );
+    let unknown = run(vec!["reconcile", "--tenant", "nope"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).starts_with("error: "));
 }

@@ -18,6 +18,7 @@ on_both_databases!(
     the_guard_refuses_a_mass_delete_unless_forced,
     a_failed_read_of_the_target_fails_the_run_with_nothing_applied,
     one_run_per_tenant_and_target_at_a_time,
+    a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges,
     deactivated_users_leave_their_groups_and_come_back_when_reactivated,
 );
 
@@ -164,4 +165,25 @@ async fn deactivated_users_leave_their_groups_and_come_back_when_reactivated(app
     app.patch(&format!("/Users/{erin}"), deactivate(true)).await;
     apply(&reconciler, &app).await;
     assert_eq!(target.entries()["group/Team"].members.len(), 1);
+}
+
+async fn a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges(app: TestApp) {
+    for n in 0..3 {
+        app.create_user(&format!("w{n}@example.com")).await;
+    }
+    let target = Arc::new(MemoryTarget::default());
+    target.fail_writes.store(true, Ordering::SeqCst);
+    let reconciler = reconciler(&app, target.clone());
+    let report = apply(&reconciler, &app).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(
+        report.failures.len(),
+        1,
+        "the run stops at the first unavailable answer"
+    );
+    assert!(report.error.as_deref().unwrap().contains("went away"));
+    target.fail_writes.store(false, Ordering::SeqCst);
+    let report = apply(&reconciler, &app).await;
+    assert_eq!(report.outcome, Outcome::Applied);
+    assert_eq!(target.entries().len(), 3);
 }
