@@ -189,8 +189,16 @@ fn ldap_settings(raw: raw::RawLdap) -> Result<Option<LdapSettings>, ConfigError>
     if raw.url.trim().is_empty() {
         return Ok(None);
     }
-    let url = raw.url.trim().to_owned();
-    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+    let urls: Vec<String> = raw
+        .url
+        .split([' ', ','])
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(url) = urls
+        .iter()
+        .find(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")))
+    {
         return Err(invalid(
             "ldap.url",
             format!("{url:?} must start with ldap:// or ldaps://"),
@@ -228,10 +236,13 @@ fn ldap_settings(raw: raw::RawLdap) -> Result<Option<LdapSettings>, ConfigError>
     let member_attribute = match raw.group_object_class.as_str() {
         "groupOfNames" => "member",
         "groupOfUniqueNames" => "uniqueMember",
+        "posixGroup" => "memberUid",
         other => {
             return Err(invalid(
                 "ldap.group_object_class",
-                format!("{other:?} is not \"groupOfNames\" or \"groupOfUniqueNames\""),
+                format!(
+                    "{other:?} is not \"groupOfNames\", \"groupOfUniqueNames\" or \"posixGroup\""
+                ),
             ));
         }
     };
@@ -275,7 +286,7 @@ fn ldap_settings(raw: raw::RawLdap) -> Result<Option<LdapSettings>, ConfigError>
         return Err(invalid("ldap.page_size", "must be at least 1"));
     }
     Ok(Some(LdapSettings {
-        url,
+        urls,
         starttls: raw.starttls,
         tls_verify: raw.tls_verify,
         bind_dn: required("ldap.bind_dn", &raw.bind_dn)?,
@@ -290,6 +301,7 @@ fn ldap_settings(raw: raw::RawLdap) -> Result<Option<LdapSettings>, ConfigError>
         group_object_class: raw.group_object_class,
         member_attribute: member_attribute.to_owned(),
         placeholder_dn: required("ldap.placeholder_dn", &raw.placeholder_dn)?,
+        gid_number_min: raw.gid_number_min,
         deactivation,
         marker_attribute: required("ldap.marker_attribute", &raw.marker_attribute)?,
         page_size: raw.page_size,

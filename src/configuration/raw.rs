@@ -44,6 +44,7 @@ pub struct RawLdap {
     pub user_rdn: String,
     pub group_object_class: String,
     pub placeholder_dn: String,
+    pub gid_number_min: u32,
     pub deactivation: String,
     pub disabled_ou: String,
     pub lock_attribute: String,

@@ -60,8 +60,8 @@ pub enum Deactivation {
 /// `[ldap]`
 #[derive(Debug, Clone, Serialize)]
 pub struct LdapSettings {
-    /// `ldap://` or `ldaps://` URL.
-    pub url: String,
+    /// `ldap://` or `ldaps://` URLs, tried in order.
+    pub urls: Vec<String>,
     /// StartTLS on an `ldap://` URL.
     pub starttls: bool,
     /// Verify the server certificate.
@@ -91,6 +91,8 @@ pub struct LdapSettings {
     pub member_attribute: String,
     /// The placeholder member of empty groups.
     pub placeholder_dn: String,
+    /// `posixGroup` entries get gidNumbers from here up.
+    pub gid_number_min: u32,
     /// Deactivation policy.
     pub deactivation: Deactivation,
     /// The management marker's attribute.

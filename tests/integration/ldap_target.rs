@@ -28,8 +28,10 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, Sla
             return None;
         }
     };
+    // First a URL where nothing listens: every test also checks that the target fails over.
+    let urls = format!("ldap://127.0.0.1:1/ {}", slapd.url);
     let mut env = vec![
-        ("DIRSYNC__LDAP__URL", slapd.url.as_str()),
+        ("DIRSYNC__LDAP__URL", urls.as_str()),
         ("DIRSYNC__LDAP__BIND_DN", ROOT_DN),
         ("DIRSYNC__LDAP__BIND_PASSWORD", ROOT_PW),
         ("DIRSYNC__LDAP__BASE_DN", SUFFIX),
@@ -42,12 +44,12 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)]) -> Option<(TestApp, Sla
 }
 
 macro_rules! ldap_tests {
-    ($($name:ident $(with $extra:expr)?),* $(,)?) => {
+    ($($name:ident $(with [$($extra:expr),*])?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    let extra: &[(&str, &str)] = &[$($($extra),*)?];
                     if let Some((app, slapd)) = super::spawn(crate::support::Backend::Sqlite, extra).await {
                         super::$name(app, slapd).await;
                     }
@@ -58,7 +60,7 @@ macro_rules! ldap_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let extra: &[(&str, &str)] = &[$($extra)?];
+                    let extra: &[(&str, &str)] = &[$($($extra),*)?];
                     if let Some((app, slapd)) = super::spawn(crate::support::Backend::Postgres, extra).await {
                         super::$name(app, slapd).await;
                     }
@@ -78,11 +80,19 @@ ldap_tests!(
     the_guard_refuses_a_mass_delete_until_forced,
     a_stopped_directory_fails_the_run_and_the_next_run_converges,
     deactivated_users_move_to_the_disabled_ou_with_that_policy
-        with ("DIRSYNC__LDAP__DEACTIVATION", "disabled_ou"),
+        with [("DIRSYNC__LDAP__DEACTIVATION", "disabled_ou")],
+    deactivated_users_get_the_lock_attribute_with_that_policy
+        with [
+            ("DIRSYNC__LDAP__DEACTIVATION", "lock_attribute"),
+            ("DIRSYNC__LDAP__LOCK_ATTRIBUTE", "employeeType"),
+            ("DIRSYNC__LDAP__LOCK_VALUE", "disabled")
+        ],
+    posix_groups_hold_member_uids_and_get_allocated_gid_numbers
+        with [("DIRSYNC__LDAP__GROUP_OBJECT_CLASS", "posixGroup")],
     scim_writes_reach_the_directory_through_the_change_log
-        with ("DIRSYNC__SYNC__CHANGE_DELAY", "50ms"),
+        with [("DIRSYNC__SYNC__CHANGE_DELAY", "50ms")],
     the_cron_schedule_runs_a_full_drift_check
-        with ("DIRSYNC__SYNC__SCHEDULE", "* * * * * *"),
+        with [("DIRSYNC__SYNC__SCHEDULE", "* * * * * *")],
     the_admin_api_plans_and_applies_and_lists_runs,
 );
 
@@ -645,4 +655,67 @@ async fn the_reconcile_and_status_commands_plan_apply_and_report() {
     let unknown = run(vec!["reconcile", "--tenant", "nope"]).await;
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).starts_with("error: "));
+}
+
+async fn deactivated_users_get_the_lock_attribute_with_that_policy(app: TestApp, slapd: Slapd) {
+    let alice = app.create_user("alice").await;
+    reconcile(&app, Mode::Apply, false).await;
+    let locked = |active: bool| json!([{"op": "replace", "path": "active", "value": active}]);
+    app.patch(&format!("/Users/{alice}"), locked(false)).await;
+    reconcile(&app, Mode::Apply, false).await;
+    let entry = &search(&slapd, PEOPLE, "(uid=alice)", &["employeeType"]).await[0];
+    assert_eq!(values(entry, "employeeType"), set(&["disabled"]));
+    app.patch(&format!("/Users/{alice}"), locked(true)).await;
+    reconcile(&app, Mode::Apply, false).await;
+    let entry = &search(&slapd, PEOPLE, "(uid=alice)", &["employeeType"]).await[0];
+    assert!(values(entry, "employeeType").is_empty());
+}
+
+async fn posix_groups_hold_member_uids_and_get_allocated_gid_numbers(app: TestApp, slapd: Slapd) {
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    app.create_group("Dev", &[&alice, &bob]).await;
+    app.create_group("Empty", &[]).await;
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.failures);
+    let groups = search(
+        &slapd,
+        GROUPS,
+        "(objectClass=posixGroup)",
+        &["cn", "gidNumber", "memberUid"],
+    )
+    .await;
+    assert_eq!(groups.len(), 2);
+    let dev = groups
+        .iter()
+        .find(|g| values(g, "cn").contains("Dev"))
+        .unwrap();
+    assert_eq!(values(dev, "memberUid"), set(&["alice", "bob"]));
+    let mut gids: Vec<u32> = groups
+        .iter()
+        .map(|g| {
+            values(g, "gidNumber")
+                .into_iter()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    gids.sort();
+    assert!(gids[0] >= 20000 && gids[1] > gids[0], "{gids:?}");
+    let empty = groups
+        .iter()
+        .find(|g| values(g, "cn").contains("Empty"))
+        .unwrap();
+    assert!(values(empty, "memberUid").is_empty());
+    app.patch(
+        &format!("/Users/{alice}"),
+        json!([{"op": "replace", "path": "userName", "value": "alice2"}]),
+    )
+    .await;
+    reconcile(&app, Mode::Apply, false).await;
+    let dev = &search(&slapd, GROUPS, "(cn=Dev)", &["memberUid"]).await[0];
+    assert_eq!(values(dev, "memberUid"), set(&["alice2", "bob"]));
+    assert_eq!(reconcile(&app, Mode::Apply, false).await.writes(), 0);
 }

@@ -181,6 +181,7 @@ pub fn desired(
     let layout = Layout::of(settings, tenant);
     let marker_attribute = settings.marker_attribute.to_lowercase();
     let rdn = settings.user_rdn.to_lowercase();
+    let posix = is_posix(settings);
     let mut entries = Vec::with_capacity(users.len() + groups.len());
     let mut member_location: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
 
@@ -212,7 +213,12 @@ pub fn desired(
             _ => &layout.users,
         };
         let location = format!("{rdn}={},{container}", escape_rdn_value(&rdn_value));
-        member_location.insert(id, active.then(|| location.clone()));
+        // posixGroup members are bare uids (RFC 2307 memberUid), other classes' are DNs.
+        let member = match posix {
+            true => rdn_value.clone(),
+            false => location.clone(),
+        };
+        member_location.insert(id, active.then_some(member));
         entries.push(DesiredEntry {
             kind: Kind::User,
             id,
@@ -222,7 +228,8 @@ pub fn desired(
             active,
         });
     }
-    for group in groups {
+    // A posixGroup cannot hold groups; other classes nest by DN.
+    for group in groups.iter().filter(|_| !posix) {
         let location = group_location(&layout, group.data.display_name());
         member_location.insert(group.id.as_uuid(), Some(location));
     }
@@ -256,6 +263,13 @@ pub fn desired(
         });
     }
     Desired { entries }
+}
+
+/// Whether groups are `posixGroup`s.
+pub fn is_posix(settings: &LdapSettings) -> bool {
+    settings
+        .group_object_class
+        .eq_ignore_ascii_case("posixGroup")
 }
 
 fn group_location(layout: &Layout, display_name: &str) -> String {

@@ -19,7 +19,7 @@ use ldap3::{
 };
 use tokio::sync::Mutex;
 
-use self::mapping::{Layout, group_attributes, parse_marker, split_dn, user_attributes};
+use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, user_attributes};
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
 use super::target::{Target, TargetError};
 use crate::configuration::LdapSettings;
@@ -41,6 +41,8 @@ pub struct LdapTarget {
     /// One connection, opened on first use and dropped when it fails; ldap3 multiplexes
     /// operations over it.
     connection: Mutex<Option<Ldap>>,
+    /// The next gidNumber for a posixGroup, once known.
+    next_gid: Mutex<Option<u32>>,
 }
 
 impl LdapTarget {
@@ -49,6 +51,7 @@ impl LdapTarget {
         Self {
             settings,
             connection: Mutex::new(None),
+            next_gid: Mutex::new(None),
         }
     }
 
@@ -57,13 +60,28 @@ impl LdapTarget {
         if let Some(ldap) = slot.as_ref() {
             return Ok(ldap.clone());
         }
+        // Several URLs are tried in order: the first that connects and binds serves the run.
+        let mut failures = Vec::new();
+        for url in &self.settings.urls {
+            match self.connect(url).await {
+                Ok(ldap) => {
+                    *slot = Some(ldap.clone());
+                    return Ok(ldap);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(TargetError::Unavailable(failures.join("; ")))
+    }
+
+    async fn connect(&self, url: &str) -> Result<Ldap, TargetError> {
         let settings = LdapConnSettings::new()
             .set_conn_timeout(self.settings.timeout)
             .set_starttls(self.settings.starttls)
             .set_no_tls_verify(!self.settings.tls_verify);
-        let (connection, mut ldap) = LdapConnAsync::with_settings(settings, &self.settings.url)
+        let (connection, mut ldap) = LdapConnAsync::with_settings(settings, url)
             .await
-            .map_err(|e| unavailable(&self.settings.url, e))?;
+            .map_err(|e| unavailable(url, e))?;
         // The connection's driver: it ends when the connection closes.
         tokio::spawn(async move {
             if let Err(e) = connection.drive().await {
@@ -74,14 +92,13 @@ impl LdapTarget {
             .with_timeout(self.settings.timeout)
             .simple_bind(&self.settings.bind_dn, self.settings.bind_password.expose())
             .await
-            .map_err(|e| unavailable(&self.settings.url, e))?;
+            .map_err(|e| unavailable(url, e))?;
         if bound.rc != 0 {
             return Err(TargetError::Unavailable(format!(
-                "binding as {} was refused (rc {}: {})",
+                "{url}: binding as {} was refused (rc {}: {})",
                 self.settings.bind_dn, bound.rc, bound.text
             )));
         }
-        *slot = Some(ldap.clone());
         Ok(ldap)
     }
 
@@ -110,7 +127,7 @@ impl LdapTarget {
             Ok(result) => Ok(result),
             Err(e) => {
                 self.reset().await;
-                Err(unavailable(&self.settings.url, e))
+                Err(unavailable(&self.directory(), e))
             }
         }
     }
@@ -142,7 +159,7 @@ impl LdapTarget {
             Err(e) => {
                 // A dead connection must not be reused by the next run.
                 self.reset().await;
-                return Err(unavailable(&self.settings.url, e));
+                return Err(unavailable(&self.directory(), e));
             }
         };
         let mut entries = Vec::new();
@@ -152,7 +169,7 @@ impl LdapTarget {
                 Ok(None) => break,
                 Err(e) => {
                     self.reset().await;
-                    return Err(unavailable(&self.settings.url, e));
+                    return Err(unavailable(&self.directory(), e));
                 }
             }
         }
@@ -304,10 +321,15 @@ impl LdapTarget {
                 entry.push(("objectClass".into(), classes));
                 if *kind == Kind::Group {
                     let mut values: HashSet<String> = members.iter().cloned().collect();
-                    if values.is_empty() {
+                    if is_posix(&self.settings) {
+                        let gid = self.next_gid_number().await?;
+                        entry.push(("gidNumber".into(), HashSet::from([gid.to_string()])));
+                    } else if values.is_empty() {
                         values.insert(self.settings.placeholder_dn.clone());
                     }
-                    entry.push((self.settings.member_attribute.clone(), values));
+                    if !values.is_empty() {
+                        entry.push((self.settings.member_attribute.clone(), values));
+                    }
                 }
                 let dn = location.clone();
                 let result = self
@@ -356,7 +378,7 @@ impl LdapTarget {
                 ..
             } => {
                 self.members(location, members, true).await?;
-                if *was_empty {
+                if *was_empty && !is_posix(&self.settings) {
                     let placeholder = BTreeSet::from([self.settings.placeholder_dn.clone()]);
                     self.members(location, &placeholder, false).await?;
                 }
@@ -368,7 +390,7 @@ impl LdapTarget {
                 leaves_empty,
                 ..
             } => {
-                if *leaves_empty {
+                if *leaves_empty && !is_posix(&self.settings) {
                     let placeholder = BTreeSet::from([self.settings.placeholder_dn.clone()]);
                     self.members(location, &placeholder, true).await?;
                 }
@@ -382,6 +404,56 @@ impl LdapTarget {
                 converged(&result, &[NO_SUCH_OBJECT], &format!("deleting {location}"))
             }
         }
+    }
+}
+
+impl LdapTarget {
+    /// The directory's URLs, for messages.
+    fn directory(&self) -> String {
+        self.settings.urls.join(" ")
+    }
+
+    /// The next free gidNumber for a new posixGroup: above every gidNumber under the base DN
+    /// (all tenants), and at least `gid_number_min`. Read once per process, then counted up.
+    async fn next_gid_number(&self) -> Result<u32, TargetError> {
+        let mut next = self.next_gid.lock().await;
+        if let Some(gid) = *next {
+            *next = Some(gid + 1);
+            return Ok(gid);
+        }
+        let mut ldap = self.ldap().await?;
+        let found = ldap
+            .with_timeout(self.settings.timeout)
+            .search(
+                &self.settings.base_dn,
+                Scope::Subtree,
+                "(gidNumber=*)",
+                vec!["gidNumber"],
+            )
+            .await
+            .map_err(|e| unavailable(&self.directory(), e))?;
+        let (entries, result) = (found.0, found.1);
+        if result.rc != 0 && result.rc != NO_SUCH_OBJECT {
+            return Err(TargetError::Unavailable(format!(
+                "reading gidNumbers failed (rc {})",
+                result.rc
+            )));
+        }
+        let highest = entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .filter_map(|e| {
+                e.attrs
+                    .get("gidNumber")
+                    .and_then(|v| v.first())
+                    .and_then(|v| v.parse::<u32>().ok())
+            })
+            .max();
+        let gid = highest.map_or(self.settings.gid_number_min, |h| {
+            (h + 1).max(self.settings.gid_number_min)
+        });
+        *next = Some(gid + 1);
+        Ok(gid)
     }
 }
 
