@@ -17,8 +17,9 @@ use config::{Config, Environment, File, FileFormat};
 use crate::secret::SecretString;
 use raw::RawConfig;
 pub use settings::{
-    AdminSettings, DatabaseSettings, DatabaseUrl, Deactivation, LdapSettings, LogFormat,
-    LogSettings, ScimSettings, ServerSettings, Settings, SyncSettings,
+    AdminSettings, DatabaseSettings, DatabaseUrl, Deactivation, GroupMatch, LdapSettings,
+    LogFormat, LogSettings, QualyticsSettings, RoleRule, ScimSettings, ServerSettings, Settings,
+    SyncSettings, TeamRule,
 };
 
 /// The shipped configuration file. It is the documentation of every key and, compiled in, the
@@ -148,7 +149,135 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         },
         sync: sync_settings(&raw.sync)?,
         ldap: ldap_settings(raw.ldap)?,
+        qualytics: qualytics_settings(raw.qualytics)?,
     })
+}
+
+/// Team permissions, lowest first (Qualytics "Team Permissions").
+pub const PERMISSIONS: [&str; 5] = ["Reporter", "Viewer", "Drafter", "Author", "Editor"];
+/// User roles, lowest first (Qualytics "User Roles").
+pub const ROLES: [&str; 3] = ["Member", "Manager", "Admin"];
+
+fn group_match(
+    key: &'static str,
+    group: Option<String>,
+    group_id: Option<String>,
+    pattern: Option<String>,
+) -> Result<GroupMatch, ConfigError> {
+    match (group, group_id, pattern) {
+        (Some(name), None, None) => Ok(GroupMatch::Name(name)),
+        (None, Some(id), None) => Ok(GroupMatch::Id(id)),
+        (None, None, Some(pattern)) => Ok(GroupMatch::Pattern(pattern)),
+        _ => Err(invalid(
+            key,
+            "each rule names exactly one of group, group_id or pattern",
+        )),
+    }
+}
+
+fn qualytics_settings(raw: raw::RawQualytics) -> Result<Option<QualyticsSettings>, ConfigError> {
+    if raw.url.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = absolute_url("qualytics.url", raw.url.trim())?;
+    let token = match (raw.token.is_empty(), raw.token_file.is_empty()) {
+        (false, false) => {
+            return Err(invalid(
+                "qualytics.token",
+                "set token or token_file, not both",
+            ));
+        }
+        (true, true) => {
+            return Err(invalid(
+                "qualytics.token",
+                "must be set when qualytics.url is",
+            ));
+        }
+        (true, false) => SecretString::new(
+            std::fs::read_to_string(&raw.token_file)
+                .map_err(|e| {
+                    invalid(
+                        "qualytics.token_file",
+                        format!("cannot read {:?}: {e}", raw.token_file),
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        (false, true) => SecretString::new(raw.token),
+    };
+    let roles_add_only = match raw.role_mode.as_str() {
+        "manage" => false,
+        "add_only" => true,
+        other => {
+            return Err(invalid(
+                "qualytics.role_mode",
+                format!("{other:?} is not manage or add_only"),
+            ));
+        }
+    };
+    let mut teams = Vec::new();
+    for rule in raw.teams {
+        let permission = PERMISSIONS
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(&rule.permission))
+            .ok_or_else(|| {
+                invalid(
+                    "qualytics.teams",
+                    format!(
+                        "{:?} is not one of {}",
+                        rule.permission,
+                        PERMISSIONS.join(", ")
+                    ),
+                )
+            })?;
+        if rule
+            .team
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("public"))
+        {
+            return Err(invalid(
+                "qualytics.teams",
+                "the Public team is never managed by dirsync",
+            ));
+        }
+        teams.push(TeamRule {
+            tenant: rule.tenant,
+            group: group_match("qualytics.teams", rule.group, rule.group_id, rule.pattern)?,
+            team: rule.team,
+            permission: (*permission).to_owned(),
+            datastores: rule.datastores,
+        });
+    }
+    let mut roles = Vec::new();
+    for rule in raw.roles {
+        let role = ROLES
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(&rule.role))
+            .ok_or_else(|| {
+                invalid(
+                    "qualytics.roles",
+                    format!("{:?} is not one of {}", rule.role, ROLES.join(", ")),
+                )
+            })?;
+        roles.push(RoleRule {
+            tenant: rule.tenant,
+            group: group_match("qualytics.roles", rule.group, rule.group_id, rule.pattern)?,
+            role: (*role).to_owned(),
+        });
+    }
+    Ok(Some(QualyticsSettings {
+        url,
+        token,
+        tls_verify: raw.tls_verify,
+        timeout: duration("qualytics.timeout", &raw.timeout)?,
+        max_retries: raw.max_retries,
+        tenants: raw.tenants,
+        roles_add_only,
+        adopt_teams: raw.adopt_teams,
+        teams,
+        roles,
+    }))
 }
 
 fn sync_settings(raw: &raw::RawSync) -> Result<SyncSettings, ConfigError> {

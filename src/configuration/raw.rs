@@ -14,6 +14,55 @@ pub struct RawConfig {
     pub log: RawLog,
     pub sync: RawSync,
     pub ldap: RawLdap,
+    pub qualytics: RawQualytics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQualytics {
+    pub url: String,
+    pub token: String,
+    pub token_file: String,
+    pub tls_verify: bool,
+    pub timeout: String,
+    pub max_retries: u32,
+    pub tenants: Vec<String>,
+    pub role_mode: String,
+    pub adopt_teams: bool,
+    pub teams: Vec<RawTeamRule>,
+    pub roles: Vec<RawRoleRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeamRule {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub group_id: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    pub permission: String,
+    #[serde(default)]
+    pub datastores: Vec<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoleRule {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub group_id: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    pub role: String,
 }
 
 #[derive(Debug, Deserialize)]

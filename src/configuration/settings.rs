@@ -25,6 +25,73 @@ pub struct Settings {
     pub sync: SyncSettings,
     /// The LDAP target; `None` when not configured.
     pub ldap: Option<LdapSettings>,
+    /// The Qualytics target; `None` when not configured.
+    pub qualytics: Option<QualyticsSettings>,
+}
+
+/// Which groups a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMatch {
+    /// The group with exactly this displayName.
+    Name(String),
+    /// The group with this id.
+    Id(String),
+    /// Groups whose displayName matches this `*` pattern.
+    Pattern(String),
+}
+
+/// A group → team rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamRule {
+    /// Only in this tenant.
+    pub tenant: Option<String>,
+    /// Which groups.
+    pub group: GroupMatch,
+    /// The team's name; the group's displayName when `None`.
+    pub team: Option<String>,
+    /// The team's permission over its datastores.
+    pub permission: String,
+    /// The datastores.
+    pub datastores: Vec<i64>,
+}
+
+/// A group → role rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleRule {
+    /// Only in this tenant.
+    pub tenant: Option<String>,
+    /// Which groups.
+    pub group: GroupMatch,
+    /// The role members get.
+    pub role: String,
+}
+
+/// `[qualytics]`
+#[derive(Debug, Clone, Serialize)]
+pub struct QualyticsSettings {
+    /// The controlplane, without `/api`.
+    pub url: String,
+    /// The Admin service token.
+    #[serde(serialize_with = "redacted")]
+    pub token: SecretString,
+    /// Verify the certificate.
+    pub tls_verify: bool,
+    /// Per request.
+    #[serde(serialize_with = "human_duration")]
+    pub timeout: Duration,
+    /// Retries of 429/5xx.
+    pub max_retries: u32,
+    /// Tenants kept; empty for all.
+    pub tenants: Vec<String>,
+    /// Only raise roles.
+    pub roles_add_only: bool,
+    /// Take over teams a rule names that dirsync did not create.
+    pub adopt_teams: bool,
+    /// Group → team rules.
+    pub teams: Vec<TeamRule>,
+    /// Group → role rules.
+    pub roles: Vec<RoleRule>,
 }
 
 /// `[sync]`

@@ -14,4 +14,5 @@ pub mod target;
 pub use engine::{Guard, Mode, Outcome, Reconciler, Report, SyncError, Trigger};
 pub use target::{Target, TargetError};
 pub mod ldap;
+pub mod qualytics;
 pub mod schedule;
