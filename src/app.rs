@@ -30,6 +30,7 @@ use crate::scim::resource::Urls;
 use crate::secret::{self, SecretString};
 use crate::store::{ConnectError, Store};
 use crate::sync::ldap::LdapTarget;
+use crate::sync::qualytics::QualyticsTarget;
 use crate::sync::{Guard, Mode, Reconciler, Target, Trigger, schedule};
 
 /// Why the daemon could not start.
@@ -48,6 +49,9 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A reconciliation target could not be set up.
+    #[error("{0}")]
+    Target(String),
     /// The generated admin credential could not be read or written.
     #[error("cannot use the admin credential file {path}: {source}")]
     AdminCredential {
@@ -86,7 +90,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let scim_address = local_address("SCIM API", &scim_listener, settings.scim.listen)?;
     let admin_address = local_address("admin API", &admin_listener, settings.admin.listen)?;
 
-    let reconciler = reconciler(settings, &store);
+    let reconciler = reconciler(settings, &store)?;
     let normalisations = Arc::new(api::NormalisationCounts::default());
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
@@ -117,7 +121,11 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         credential_digest: secret::token_digest(admin_credential.expose()),
         max_body_bytes: settings.scim.max_body_bytes,
         normalisations,
-        reconciliation: Arc::new(ReconcilerHandle(reconciler.clone())),
+        reconciliation: Arc::new(ReconcilerHandle(
+            reconciler.clone(),
+            store.clone(),
+            settings.qualytics.clone(),
+        )),
     });
 
     let shutdown = CancellationToken::new();
@@ -201,12 +209,17 @@ impl Running {
 }
 
 /// The reconciler over the targets the configuration enables.
-pub fn reconciler(settings: &Settings, store: &Store) -> Reconciler {
+pub fn reconciler(settings: &Settings, store: &Store) -> Result<Reconciler, StartError> {
     let mut targets: Vec<Arc<dyn Target>> = Vec::new();
     if let Some(ldap) = &settings.ldap {
         targets.push(Arc::new(LdapTarget::new(ldap.clone())));
     }
-    Reconciler::new(
+    if let Some(qualytics) = &settings.qualytics {
+        targets.push(Arc::new(
+            QualyticsTarget::new(qualytics.clone()).map_err(StartError::Target)?,
+        ));
+    }
+    Ok(Reconciler::new(
         store.clone(),
         targets,
         Guard {
@@ -214,12 +227,16 @@ pub fn reconciler(settings: &Settings, store: &Store) -> Reconciler {
             max_destructive_percent: settings.sync.guard_max_destructive_percent,
         },
         chrono::Duration::from_std(settings.sync.lease).unwrap_or(chrono::Duration::minutes(15)),
-    )
+    ))
 }
 
-/// The admin API's way to run reconciliation.
+/// The admin API's way to run reconciliation and read the permission model.
 #[derive(Debug)]
-struct ReconcilerHandle(Reconciler);
+struct ReconcilerHandle(
+    Reconciler,
+    Store,
+    Option<crate::configuration::QualyticsSettings>,
+);
 
 #[async_trait::async_trait]
 impl api::Reconciliation for ReconcilerHandle {
@@ -251,6 +268,22 @@ impl api::Reconciliation for ReconcilerHandle {
             reports.push(report);
         }
         serde_json::to_value(reports).map_err(|e| e.to_string())
+    }
+
+    async fn permissions(&self, tenant: &Tenant) -> Result<serde_json::Value, String> {
+        let settings = self.2.as_ref().ok_or("no Qualytics rules are configured")?;
+        let users = self
+            .1
+            .all_users(tenant.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let groups = self
+            .1
+            .all_groups(tenant.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let model = crate::sync::qualytics::permissions::model(settings, tenant, &users, &groups);
+        serde_json::to_value(model).map_err(|e| e.to_string())
     }
 }
 

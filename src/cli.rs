@@ -56,6 +56,19 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Show the Qualytics permission model of a tenant: each user's role, teams and effective
+    /// permission per datastore. With --rules, what a rule change would grant or revoke.
+    Permissions {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only this user (userName).
+        #[arg(long)]
+        user: Option<String>,
+        /// A configuration file with proposed [qualytics] rules, compared with the current ones.
+        #[arg(long, value_name = "PATH")]
+        rules: Option<PathBuf>,
+    },
     /// Show the latest reconciliation runs.
     Status {
         /// Only this tenant's.
@@ -196,6 +209,20 @@ async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
             force,
         } => reconcile(&store, &settings, &tenant, target.as_deref(), plan, force).await,
         Command::Status { tenant } => status(&store, tenant.as_deref()).await,
+        Command::Permissions {
+            tenant,
+            user,
+            rules,
+        } => {
+            permissions(
+                &store,
+                &settings,
+                &tenant,
+                user.as_deref(),
+                rules.as_deref(),
+            )
+            .await
+        }
         Command::Token(command) => token(&store, &settings, command).await,
         Command::Serve | Command::CheckConfig | Command::Selftest { .. } => Ok(()),
     };
@@ -215,14 +242,14 @@ async fn reconcile(
         .tenant_by_name(tenant)
         .await
         .map_err(|e| e.to_string())?;
-    let reconciler = app::reconciler(settings, store);
+    let reconciler = app::reconciler(settings, store).map_err(|e| e.to_string())?;
     let targets: Vec<&str> = match target {
         Some(target) => vec![target],
         None => reconciler.targets_of(&tenant),
     };
     if targets.is_empty() {
         return Err(format!(
-            "no target is configured for tenant {} (set [ldap] url in the configuration)",
+            "no target is configured for tenant {} (set [ldap] or [qualytics] url in the configuration)",
             tenant.name
         ));
     }
@@ -319,6 +346,85 @@ fn describe(operation: &crate::sync::model::Operation) -> String {
         }
         Op::Delete { location, .. } => format!("delete {location}"),
     }
+}
+
+async fn permissions(
+    store: &Store,
+    settings: &Settings,
+    tenant: &str,
+    user: Option<&str>,
+    rules: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use crate::sync::qualytics::permissions::{diff, model};
+    let qualytics = settings.qualytics.as_ref().ok_or(
+        "no Qualytics rules are configured (set [qualytics] url, token and rules in the configuration)",
+    )?;
+    let tenant = store
+        .tenant_by_name(tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let users = store
+        .all_users(tenant.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let groups = store
+        .all_groups(tenant.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let current = model(qualytics, &tenant, &users, &groups);
+    if let Some(path) = rules {
+        let proposed = configuration::load(Some(path), None).map_err(|e| e.to_string())?;
+        let proposed = proposed
+            .qualytics
+            .ok_or_else(|| format!("{} has no [qualytics] section", path.display()))?;
+        let changes = diff(&current, &model(&proposed, &tenant, &users, &groups));
+        if changes.is_empty() {
+            println!(
+                "the proposed rules change nothing for tenant {}",
+                tenant.name
+            );
+        }
+        for change in changes {
+            println!("{change}");
+        }
+        return Ok(());
+    }
+    let mut shown = 0;
+    for access in current
+        .users
+        .iter()
+        .filter(|a| user.is_none_or(|u| a.user_name == u))
+    {
+        shown += 1;
+        let state = if access.active { "" } else { " (deactivated)" };
+        println!(
+            "{} <{}>{state}: role {}",
+            access.user_name,
+            access.email.as_deref().unwrap_or("no email"),
+            access.role
+        );
+        println!(
+            "  teams: {}",
+            if access.teams.is_empty() {
+                "none".to_owned()
+            } else {
+                access.teams.join(", ")
+            }
+        );
+        if access.role == "Admin" {
+            println!("  datastores: all (Admins are not bound by teams)");
+        }
+        for (datastore, permission) in &access.datastores {
+            println!("  datastore {datastore}: {permission}");
+        }
+    }
+    if shown == 0 {
+        return Err(match user {
+            Some(user) => format!("tenant {} has no user {user:?}", tenant.name),
+            None => format!("tenant {} has no users", tenant.name),
+        });
+    }
+    Ok(())
 }
 
 async fn status(store: &Store, tenant: Option<&str>) -> Result<(), Failure> {

@@ -11,6 +11,7 @@
 //! | POST   | /v1/tenants/{name}/reconcile  | run `{"target"?, "mode"?: plan/apply, "force"?}` |
 //! | GET    | /v1/tenants/{name}/runs       | the tenant's latest runs              |
 //! | GET    | /v1/runs                      | the latest runs of every tenant       |
+//! | GET    | /v1/tenants/{name}/permissions | the Qualytics permission model (`?user=`) |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
 //! | DELETE | /v1/tokens/{id}               | revoke                                |
@@ -208,6 +209,25 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             Ok(ok(&store.runs(Some(tenant.id), 50).await?))
         }
         (["v1", "tenants", _, "runs"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "permissions"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            let model = state
+                .reconciliation
+                .permissions(&tenant)
+                .await
+                .map_err(DomainError::Invalid)?;
+            let user = request.query_param("user");
+            let users: Vec<&serde_json::Value> = model["users"]
+                .as_array()
+                .map(|u| {
+                    u.iter()
+                        .filter(|a| user.is_none_or(|n| a["user_name"] == n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(ok(&json!({"teams": model["teams"], "users": users})))
+        }
+        (["v1", "tenants", _, "permissions"], _) => Err(not_allowed()),
         (["v1", "runs"], &Method::GET) => Ok(ok(&store.runs(None, 50).await?)),
         (["v1", "runs"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "tokens"], &Method::GET) => {

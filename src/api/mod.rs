@@ -69,6 +69,12 @@ pub trait Reconciliation: Send + Sync + std::fmt::Debug {
         plan: bool,
         force: bool,
     ) -> Result<serde_json::Value, String>;
+
+    /// The tenant's Qualytics permission model as JSON; an error when none is configured.
+    async fn permissions(
+        &self,
+        tenant: &crate::domain::Tenant,
+    ) -> Result<serde_json::Value, String>;
 }
 
 /// The SCIM listener's service.

@@ -276,6 +276,7 @@ impl Reconciler {
                 "failures": report.failures,
                 "unmanaged": report.plan.unmanaged.len(),
                 "conflicts": report.plan.conflicts,
+                "waiting": report.plan.waiting.len(),
                 "destructive": report.plan.destructive(),
                 "duration_ms": report.duration_ms as u64,
             });
@@ -364,6 +365,7 @@ impl Reconciler {
             })
             .collect();
         report.plan = plan(&desired, &observed, &links);
+        target.adjust(tenant, &mut report.plan, &observed);
         if report.mode == Mode::Plan {
             report.outcome = Outcome::Planned;
             return Ok(());

@@ -156,6 +156,7 @@ impl Target for MemoryTarget {
                         managed_id: Some(*id),
                         attributes: attributes.clone(),
                         members: members.clone(),
+                        adoptable: false,
                     },
                 );
             }

@@ -70,6 +70,9 @@ pub struct ObservedEntry {
     pub attributes: Attributes,
     /// Groups: the locations of their members (placeholders already left out).
     pub members: BTreeSet<String>,
+    /// An unmanaged entry a desired resource at the same location may take over (a Qualytics
+    /// user, which exists before dirsync knows it); otherwise such an entry is a conflict.
+    pub adoptable: bool,
 }
 
 /// What a target holds, read completely: a partial read is an error, never a smaller state.
@@ -203,6 +206,9 @@ pub struct Plan {
     pub unmanaged: Vec<String>,
     /// Desired entries whose location an unmanaged entry already takes: not created.
     pub conflicts: Vec<String>,
+    /// Desired entries the target cannot create and waits for (Qualytics users who have not
+    /// signed in yet).
+    pub waiting: Vec<String>,
     /// Users the IdP deactivated that this plan changes (for the guard).
     pub deactivations: usize,
     /// How many entries dirsync manages in the target now (for the guard's percentage).
@@ -241,4 +247,16 @@ pub struct Link {
     pub anchor: String,
     /// Where the entry was.
     pub location: String,
+}
+
+/// The management marker of a resource's entry: `dirsync:<SCIM id>`.
+pub fn marker(id: Uuid) -> String {
+    format!("dirsync:{id}")
+}
+
+/// The SCIM id a marker names.
+pub fn parse_marker(value: &str) -> Option<Uuid> {
+    value
+        .strip_prefix("dirsync:")
+        .and_then(|id| id.parse().ok())
 }

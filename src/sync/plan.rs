@@ -86,6 +86,12 @@ pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
                 pairs.push((entry, observed));
             }
             None => match by_location.get(&key(&entry.location)) {
+                // An entry the target lets a resource take over by location (it cannot carry
+                // a marker, or the operator allowed adoption).
+                Some(other) if other.adoptable && other.managed_id.is_none() => {
+                    matched.insert(other.anchor.as_str());
+                    pairs.push((entry, other));
+                }
                 // The place is taken by an entry that is not this resource's.
                 Some(other) => {
                     matched.insert(other.anchor.as_str());

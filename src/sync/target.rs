@@ -5,7 +5,7 @@
 
 use crate::domain::{Group, Tenant, User};
 
-use super::model::{Desired, Observed, Operation};
+use super::model::{Desired, Observed, Operation, Plan};
 
 /// Why a target could not read or write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +34,11 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// Everything it holds in the tenant's scope, read completely; any failure is an error,
     /// never a smaller state.
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError>;
+
+    /// Drops from a plan what this target cannot or must not do (the default: nothing), with
+    /// what was observed at hand: a target whose users appear on their own cannot create them,
+    /// and one whose roles may only be raised never lowers them.
+    fn adjust(&self, _tenant: &Tenant, _plan: &mut Plan, _observed: &Observed) {}
 
     /// Applies one operation. Answers that mean "already so" (exists, no such value) are
     /// success.

@@ -18,6 +18,7 @@ mod health_and_shutdown;
 mod idp_replay;
 mod ldap_target;
 mod patch;
+mod qualytics_target;
 mod reconcile_engine;
 mod request_limits;
 mod tenant_isolation;

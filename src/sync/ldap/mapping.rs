@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::configuration::{Deactivation, LdapSettings};
 use crate::domain::{Document, Group, MemberRef, Tenant, User};
 use crate::sync::model::{Attributes, Desired, DesiredEntry, Kind};
+pub use crate::sync::model::{marker, parse_marker};
 
 /// Where a tenant's entries live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,18 +100,6 @@ pub fn split_dn(dn: &str) -> (&str, &str) {
         }
     }
     (dn, "")
-}
-
-/// The marker value of a resource.
-pub fn marker(id: Uuid) -> String {
-    format!("dirsync:{id}")
-}
-
-/// The SCIM id a marker value names.
-pub fn parse_marker(value: &str) -> Option<Uuid> {
-    value
-        .strip_prefix("dirsync:")
-        .and_then(|id| id.parse().ok())
 }
 
 /// Every attribute name the user mapping manages, lower-cased.

@@ -227,6 +227,7 @@ impl LdapTarget {
             managed_id,
             attributes,
             members,
+            adoptable: false,
         }
     }
 

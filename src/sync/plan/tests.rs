@@ -63,6 +63,7 @@ fn held(entry: &DesiredEntry, anchor: &str) -> ObservedEntry {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         members: entry.members.clone(),
+        adoptable: false,
     }
 }
 
@@ -266,6 +267,26 @@ fn a_desired_entry_whose_place_a_hand_made_entry_takes_is_a_conflict_not_a_takeo
     assert_eq!(plan.operations, []);
     assert_eq!(plan.conflicts, ["uid=alice,ou=people"]);
     assert!(plan.unmanaged.is_empty());
+}
+
+#[test]
+fn an_adoptable_entry_at_the_desired_location_is_taken_over_not_a_conflict() {
+    let alice = user(1, "alice");
+    let mut existing = held(&alice, "q-1");
+    existing.managed_id = None;
+    existing.adoptable = true;
+    existing.attributes.insert("mail".into(), set(&["old@x"]));
+    let plan = plan(
+        &Desired {
+            entries: vec![alice],
+        },
+        &Observed {
+            entries: vec![existing],
+        },
+        &[],
+    );
+    assert_eq!(names(&plan), ["update_user"]);
+    assert!(plan.conflicts.is_empty());
 }
 
 #[test]

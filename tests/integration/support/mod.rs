@@ -3,6 +3,7 @@
 //! a clock the test controls, and a seeded tenant with a token.
 
 pub mod postgres;
+pub mod qualytics;
 pub mod slapd;
 
 use std::collections::HashMap;
@@ -60,6 +61,15 @@ impl TestApp {
 
     /// Like `spawn`, with extra `DIRSYNC__…` settings.
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+        Self::spawn_with_config(backend, extra, None).await
+    }
+
+    /// Like `spawn_with`, with a configuration file of this text too.
+    pub async fn spawn_with_config(
+        backend: Backend,
+        extra: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> Option<TestApp> {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let database_url = match backend {
             Backend::Sqlite => String::new(),
@@ -105,7 +115,12 @@ impl TestApp {
         for (key, value) in extra {
             env.insert(key.to_string(), value.to_string());
         }
-        let settings = configuration::load(None, Some(env)).expect("test settings");
+        let config_file = data_dir.path().join("dirsync.toml");
+        if let Some(text) = file {
+            std::fs::write(&config_file, text).expect("config file");
+        }
+        let settings = configuration::load(file.map(|_| config_file.as_path()), Some(env))
+            .expect("test settings");
         let clock = ManualClock::new(SystemClock.now());
         let running = app::start(&settings, Arc::new(clock.clone()))
             .await
