@@ -35,10 +35,25 @@ fn check_config_prints_the_effective_configuration_with_secrets_redacted() {
                 "DIRSYNC__ADMIN__TOKEN",
                 "admin-credential-that-is-long-enough-0123",
             ),
+            ("DIRSYNC__LDAP__URL", "ldap://ldap.internal:389"),
+            ("DIRSYNC__LDAP__BIND_DN", "cn=dirsync,dc=example,dc=org"),
+            ("DIRSYNC__LDAP__BIND_PASSWORD", "ldap-password-2"),
+            ("DIRSYNC__LDAP__BASE_DN", "dc=example,dc=org"),
+            ("DIRSYNC__QUALYTICS__URL", "https://acme.qualytics.example"),
+            ("DIRSYNC__QUALYTICS__TOKEN", "qualytics-token-3"),
         ],
         &["check-config"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("ldap.internal") && printed.contains("acme.qualytics.example"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("ldap-password-2") && !printed.contains("qualytics-token-3"),
+        "{printed}"
+    );
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("[scim]") && stdout.contains("base_path = \"/api/scim/v2\""),

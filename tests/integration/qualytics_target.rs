@@ -76,6 +76,7 @@ qualytics_tests!(
     the_public_team_and_teams_made_by_hand_are_left_alone,
     a_team_made_by_hand_is_adopted_when_configured with "adopt_teams = true",
     users_not_in_qualytics_yet_wait_without_failing_the_run,
+    a_refused_token_fails_the_run_with_a_reason_and_changes_nothing,
 );
 
 async fn reconcile(app: &TestApp, force: bool) -> Report {
@@ -468,4 +469,56 @@ async fn the_permission_model_is_shown_by_the_admin_api_and_the_cli_with_a_rule_
 
 fn config_text(url: &str) -> String {
     config(url, "")
+}
+
+async fn a_refused_token_fails_the_run_with_a_reason_and_changes_nothing(
+    app: TestApp,
+    standin: StandIn,
+) {
+    let ids = users(&app).await;
+    app.create_group("Data Engineers", &[&ids[0]]).await;
+    // A SCIM-only token, say: the controlplane answers 401.
+    let bad = dirsync::configuration::QualyticsSettings {
+        token: dirsync::secret::SecretString::new("a-scim-only-token".into()),
+        ..dirsync::configuration::load(
+            None,
+            Some(
+                [
+                    ("DIRSYNC__QUALYTICS__URL".to_owned(), standin.url.clone()),
+                    ("DIRSYNC__QUALYTICS__TOKEN".to_owned(), "x".to_owned()),
+                ]
+                .into(),
+            ),
+        )
+        .unwrap()
+        .qualytics
+        .unwrap()
+    };
+    let target = dirsync::sync::qualytics::QualyticsTarget::new(bad).unwrap();
+    let reconciler = dirsync::sync::Reconciler::new(
+        app.store.clone(),
+        vec![std::sync::Arc::new(target)],
+        dirsync::sync::Guard {
+            max_destructive: 100,
+            max_destructive_percent: 50,
+        },
+        chrono::Duration::minutes(5),
+    );
+    let report = reconciler
+        .reconcile_once(
+            &app.tenant,
+            "qualytics",
+            Mode::Apply,
+            Trigger::Manual,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Failed);
+    let error = report.error.unwrap();
+    assert!(
+        error.contains("401") && error.contains("Admin service token"),
+        "{error}"
+    );
+    assert!(standin.world.lock().unwrap().writes().is_empty());
 }
