@@ -26,6 +26,7 @@ use crate::api::{self, AdminState, ScimState};
 use crate::clock::SharedClock;
 use crate::configuration::Settings;
 use crate::domain::Tenant;
+use crate::ratelimit::RateLimits;
 use crate::scim::resource::Urls;
 use crate::secret::{self, SecretString};
 use crate::store::{ConnectError, Store};
@@ -92,6 +93,8 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
 
     let reconciler = reconciler(settings, &store)?;
     let normalisations = Arc::new(api::NormalisationCounts::default());
+    let limits = Arc::new(RateLimits::new(settings.scim.quota));
+    refresh_quotas(&store, &limits).await;
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
         urls: Urls {
@@ -114,6 +117,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             bulk_max_payload_bytes: settings.scim.max_body_bytes,
         },
         normalisations: normalisations.clone(),
+        quotas: limits.clone(),
         clock: clock.clone(),
     });
     let admin_state = Arc::new(AdminState {
@@ -121,6 +125,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         credential_digest: secret::token_digest(admin_credential.expose()),
         max_body_bytes: settings.scim.max_body_bytes,
         normalisations,
+        quotas: limits.clone(),
         reconciliation: Arc::new(ReconcilerHandle(
             reconciler.clone(),
             store.clone(),
@@ -140,6 +145,10 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let mut tasks = vec![
         spawn("scim-http", scim_server),
         spawn("admin-http", admin_server),
+        spawn(
+            "ratelimit-maintenance",
+            maintain_limits(store.clone(), limits, shutdown.clone()),
+        ),
     ];
     if reconciler.has_targets() {
         if let Some(schedule) = settings.sync.schedule.clone() {
@@ -205,6 +214,38 @@ impl Running {
             }
         }
         self.store.close().await;
+    }
+}
+
+/// How often idle tenants' limiters are dropped and quotas re-read (another process, the CLI,
+/// may have changed one).
+const LIMITS_MAINTENANCE: Duration = Duration::from_secs(30);
+/// A tenant's limiter is dropped after this long without requests.
+const LIMITER_IDLE: Duration = Duration::from_secs(600);
+
+async fn refresh_quotas(store: &Store, limits: &RateLimits) {
+    match store.list_tenants().await {
+        Ok(tenants) => limits.set_overrides(
+            tenants
+                .into_iter()
+                .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
+                .collect(),
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read the tenants' quotas"),
+    }
+}
+
+async fn maintain_limits(store: Store, limits: Arc<RateLimits>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LIMITS_MAINTENANCE) => {}
+        }
+        let pruned = limits.prune(LIMITER_IDLE);
+        if pruned > 0 {
+            tracing::debug!(pruned, "dropped the limiters of idle tenants");
+        }
+        refresh_quotas(&store, &limits).await;
     }
 }
 

@@ -122,6 +122,9 @@ enum TenantCommand {
         /// Turn a normalisation turned off with --disable back on (repeatable).
         #[arg(long = "enable", value_name = "NORMALISATION")]
         enable: Vec<String>,
+        /// The tenant's request quota, "PER_SECOND/BURST" (e.g. 100/200), or "default".
+        #[arg(long, value_name = "RATE/BURST")]
+        quota: Option<String>,
     },
 }
 
@@ -557,6 +560,7 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
             unknown_members,
             disable,
             enable,
+            quota,
         } => {
             let failure = |e: crate::domain::DomainError| e.to_string();
             let parse_all = |names: &[String]| -> Result<Vec<Normalisation>, Failure> {
@@ -584,14 +588,21 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
                     settings.disabled_normalisations.push(*normalisation);
                 }
             }
-            let nothing = idp.is_none()
+            if let Some(quota) = &quota {
+                settings.quota = match quota.as_str() {
+                    "default" => None,
+                    text => Some(text.parse().map_err(failure)?),
+                };
+            }
+            let nothing = quota.is_none()
+                && idp.is_none()
                 && group_patch_response.is_none()
                 && unknown_members.is_none()
                 && disable.is_empty()
                 && enable.is_empty();
             if nothing {
                 return Err("nothing to change: give --idp, --group-patch-response, \
-                            --unknown-members, --disable or --enable"
+                            --unknown-members, --disable, --enable or --quota"
                     .into());
             }
             let tenant = store

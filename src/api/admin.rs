@@ -30,7 +30,8 @@ use super::request::{BodyError, HttpRequest};
 use super::{AdminState, auth, health, reply};
 use crate::domain::token::parse_lifetime;
 use crate::domain::{
-    DomainError, GroupPatchResponse, IdpKind, Normalisation, TenantName, TokenId, UnknownMembers,
+    DomainError, GroupPatchResponse, IdpKind, Normalisation, Quota, TenantName, TokenId,
+    UnknownMembers,
 };
 use crate::scim::dialect::Dialect;
 
@@ -95,6 +96,18 @@ struct SettingsChange {
     unknown_members: Option<UnknownMembers>,
     #[serde(default)]
     disabled_normalisations: Option<Vec<Normalisation>>,
+    /// `{"per_second": 100, "burst": 200}`, or null for the default.
+    #[serde(default, deserialize_with = "present")]
+    quota: Option<Option<Quota>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize, Default)]
@@ -157,8 +170,25 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
                 if let Some(disabled) = new.disabled_normalisations {
                     settings.disabled_normalisations = disabled;
                 }
+                if let Some(quota) = new.quota {
+                    if quota.is_some_and(|q| q.per_second == 0 || q.burst < q.per_second) {
+                        return Err(DomainError::Invalid(
+                            "a quota needs per_second ≥ 1 and burst ≥ per_second".into(),
+                        )
+                        .into());
+                    }
+                    settings.quota = quota;
+                }
             }
-            Ok(ok(&store.update_tenant(name, idp, Some(settings)).await?))
+            let tenant = store.update_tenant(name, idp, Some(settings)).await?;
+            let overrides = store
+                .list_tenants()
+                .await?
+                .into_iter()
+                .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
+                .collect();
+            state.quotas.set_overrides(overrides);
+            Ok(ok(&tenant))
         }
         (["v1", "tenants", _], _) => Err(not_allowed()),
         (["v1", "tenants", name, "normalisations"], &Method::GET) => {

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The body's Content-Type is not JSON.
     #[error("unsupported Content-Type {0:?}: send application/scim+json or application/json")]
     UnsupportedMediaType(String),
+    /// The tenant is over its quota; retry after this long.
+    #[error("the tenant is over its request quota; retry later")]
+    RateLimited(std::time::Duration),
     /// A feature dirsync does not offer (yet).
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -95,6 +98,7 @@ impl ApiError {
             ),
             E::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None, detail),
             E::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, None, detail),
+            E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, None, detail),
         }
     }
 
@@ -145,6 +149,13 @@ impl ApiError {
             }
             ApiError::Domain(DomainError::Unavailable(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            // RFC 6585 §4: whole seconds, at least one.
+            ApiError::RateLimited(wait) => {
+                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
             }
             _ => {}
         }

@@ -37,6 +37,8 @@ pub struct ScimState {
     pub limits: crate::scim::discovery::Limits,
     /// Normalisations fired, per tenant.
     pub normalisations: Arc<NormalisationCounts>,
+    /// Per-tenant request quotas.
+    pub quotas: Arc<crate::ratelimit::RateLimits>,
     /// The clock.
     pub clock: SharedClock,
 }
@@ -52,6 +54,9 @@ pub struct AdminState {
     pub max_body_bytes: u64,
     /// Normalisations fired, per tenant (shared with the SCIM listener).
     pub normalisations: Arc<NormalisationCounts>,
+    /// Per-tenant request quotas (shared with the SCIM listener, so a quota set here applies
+    /// at once).
+    pub quotas: Arc<crate::ratelimit::RateLimits>,
     /// Runs reconciliation on request.
     pub reconciliation: Arc<dyn Reconciliation>,
 }

@@ -123,6 +123,21 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             public_url,
             max_body_bytes: raw.scim.max_body_bytes,
             bulk_max_operations: raw.scim.bulk_max_operations,
+            quota: {
+                if raw.scim.requests_per_second == 0 {
+                    return Err(invalid("scim.requests_per_second", "must be at least 1"));
+                }
+                if raw.scim.burst < raw.scim.requests_per_second {
+                    return Err(invalid(
+                        "scim.burst",
+                        "must be at least scim.requests_per_second",
+                    ));
+                }
+                crate::domain::Quota {
+                    per_second: raw.scim.requests_per_second,
+                    burst: raw.scim.burst,
+                }
+            },
         },
         admin: AdminSettings {
             listen: socket_addr("admin.listen", &raw.admin.listen)?,

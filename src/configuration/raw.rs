@@ -119,6 +119,8 @@ pub struct RawScim {
     pub public_url: String,
     pub max_body_bytes: u64,
     pub bulk_max_operations: u32,
+    pub requests_per_second: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Deserialize)]

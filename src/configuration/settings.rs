@@ -196,6 +196,8 @@ pub struct ScimSettings {
     pub max_body_bytes: u64,
     /// Most operations in one Bulk request.
     pub bulk_max_operations: u32,
+    /// Each tenant's default quota (reads and writes each).
+    pub quota: crate::domain::Quota,
 }
 
 /// `[admin]`

@@ -22,7 +22,9 @@ pub use group::{Group, GroupData, Member, MemberKind, MemberRef, MemberValue, Me
 pub use ids::{GroupId, TenantId, TokenId, UserId};
 pub use normalisation::Normalisation;
 pub use page::{ListQuery, Page, PageRequest};
-pub use tenant::{GroupPatchResponse, IdpKind, Tenant, TenantName, TenantSettings, UnknownMembers};
+pub use tenant::{
+    GroupPatchResponse, IdpKind, Quota, Tenant, TenantName, TenantSettings, UnknownMembers,
+};
 pub use token::{Actor, ApiToken};
 pub use user::{User, UserData, UserGroup, UserName};
 

@@ -139,6 +139,37 @@ pub enum UnknownMembers {
     Reject,
 }
 
+/// A request quota: a steady rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+impl FromStr for Quota {
+    type Err = DomainError;
+    /// `"50/100"`: 50 per second, bursts of 100.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || {
+            DomainError::Invalid(format!(
+                "{s:?} is not a quota: write requests per second and the burst, like \"50/100\""
+            ))
+        };
+        let (rate, burst) = s.split_once('/').ok_or_else(invalid)?;
+        let quota = Quota {
+            per_second: rate.trim().parse().map_err(|_| invalid())?,
+            burst: burst.trim().parse().map_err(|_| invalid())?,
+        };
+        if quota.per_second == 0 || quota.burst < quota.per_second {
+            return Err(invalid());
+        }
+        Ok(quota)
+    }
+}
+
 /// A tenant's protocol settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -149,6 +180,8 @@ pub struct TenantSettings {
     pub unknown_members: UnknownMembers,
     /// Normalisations of the IdP's dialect this tenant turned off.
     pub disabled_normalisations: Vec<super::Normalisation>,
+    /// The tenant's request quota; the configured default when `None`.
+    pub quota: Option<Quota>,
 }
 
 impl TenantSettings {
@@ -229,6 +262,20 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(TenantName::parse(name).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn quotas_parse_as_rate_slash_burst() {
+        assert_eq!(
+            "50/100".parse::<Quota>().ok(),
+            Some(Quota {
+                per_second: 50,
+                burst: 100
+            })
+        );
+        for bad in ["50", "0/10", "10/5", "a/b", ""] {
+            assert!(bad.parse::<Quota>().is_err(), "{bad}");
         }
     }
 

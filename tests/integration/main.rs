@@ -19,6 +19,7 @@ mod idp_replay;
 mod ldap_target;
 mod patch;
 mod qualytics_target;
+mod rate_limits;
 mod reconcile_engine;
 mod request_limits;
 mod tenant_isolation;

@@ -17,6 +17,7 @@ use warp::reply::Response;
 use super::error::ApiError;
 use super::request::HttpRequest;
 use super::{ScimState, auth, health, reply};
+use crate::ratelimit::Class;
 use context::ScimContext;
 
 /// Answers one request on the SCIM listener, logging it once with its outcome.
@@ -77,6 +78,14 @@ async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, Api
         .ok_or_else(|| ApiError::NoEndpoint(request.path.clone()))?;
     let authenticated = auth::tenant(request, &state.store).await?;
     tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant_id));
+    let class = match request.method {
+        Method::GET | Method::HEAD => Class::Read,
+        _ => Class::Write,
+    };
+    state
+        .quotas
+        .check(authenticated.tenant_id, class)
+        .map_err(ApiError::RateLimited)?;
     let context = ScimContext::new(state, request, authenticated);
     dispatch(&context, rest).await
 }

@@ -99,6 +99,9 @@ impl TestApp {
             // Tests run reconciliation themselves, unless they test the loops.
             ("DIRSYNC__SYNC__SCHEDULE", ""),
             ("DIRSYNC__SYNC__CHANGE_DELAY", "0s"),
+            // Tests hammer the API faster than any IdP; quotas have tests of their own.
+            ("DIRSYNC__SCIM__REQUESTS_PER_SECOND", "100000"),
+            ("DIRSYNC__SCIM__BURST", "100000"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
