@@ -50,6 +50,9 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(String),
     /// A reconciliation target could not be set up.
     #[error("{0}")]
     Target(String),
@@ -134,10 +137,24 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     });
 
     let shutdown = CancellationToken::new();
-    let scim_server = warp::serve(api::scim_service(scim_state))
-        .incoming(scim_listener)
-        .graceful(shutdown.clone().cancelled_owned())
-        .run();
+    let scim_server: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &settings.scim.tls {
+        Some(files) => {
+            let config = api::tls::server_config(&files.certificate, &files.private_key)
+                .map_err(StartError::Tls)?;
+            Box::pin(api::tls::serve_scim_tls(
+                scim_listener,
+                config,
+                scim_state,
+                shutdown.clone(),
+            ))
+        }
+        None => Box::pin(
+            warp::serve(api::scim_service(scim_state))
+                .incoming(scim_listener)
+                .graceful(shutdown.clone().cancelled_owned())
+                .run(),
+        ),
+    };
     let admin_server = warp::serve(api::admin_service(admin_state))
         .incoming(admin_listener)
         .graceful(shutdown.clone().cancelled_owned())

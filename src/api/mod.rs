@@ -9,6 +9,7 @@ mod normalisations;
 mod reply;
 mod request;
 mod scim;
+pub mod tls;
 
 use std::sync::Arc;
 

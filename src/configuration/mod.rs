@@ -95,8 +95,25 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     }
     let scim_listen = socket_addr("scim.listen", &raw.scim.listen)?;
     let base_path = base_path(&raw.scim.base_path)?;
+    let tls = match (
+        raw.scim.tls_certificate.trim(),
+        raw.scim.tls_private_key.trim(),
+    ) {
+        ("", "") => None,
+        ("", _) | (_, "") => {
+            return Err(invalid(
+                "scim.tls_certificate",
+                "set both scim.tls_certificate and scim.tls_private_key, or neither",
+            ));
+        }
+        (certificate, key) => Some(settings::TlsFiles {
+            certificate: PathBuf::from(certificate),
+            private_key: PathBuf::from(key),
+        }),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = if raw.scim.public_url.is_empty() {
-        format!("http://{scim_listen}{base_path}")
+        format!("{scheme}://{scim_listen}{base_path}")
     } else {
         absolute_url("scim.public_url", &raw.scim.public_url)?
     };
@@ -123,6 +140,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             public_url,
             max_body_bytes: raw.scim.max_body_bytes,
             bulk_max_operations: raw.scim.bulk_max_operations,
+            tls,
             quota: {
                 if raw.scim.requests_per_second == 0 {
                     return Err(invalid("scim.requests_per_second", "must be at least 1"));

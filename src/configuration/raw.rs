@@ -121,6 +121,8 @@ pub struct RawScim {
     pub bulk_max_operations: u32,
     pub requests_per_second: u32,
     pub burst: u32,
+    pub tls_certificate: String,
+    pub tls_private_key: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -198,6 +198,17 @@ pub struct ScimSettings {
     pub bulk_max_operations: u32,
     /// Each tenant's default quota (reads and writes each).
     pub quota: crate::domain::Quota,
+    /// PEM certificate chain and private key: the SCIM listener speaks HTTPS with them.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the SCIM listener's TLS.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
 }
 
 /// `[admin]`

@@ -23,4 +23,5 @@ mod rate_limits;
 mod reconcile_engine;
 mod request_limits;
 mod tenant_isolation;
+mod tls;
 mod users;

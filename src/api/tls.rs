@@ -1,0 +1,106 @@
+//! HTTPS for the SCIM listener, with rustls: IdPs require it, and a small deployment should
+//! not need a proxy for it. warp 0.4 has no TLS of its own, so this is warp's accept loop with
+//! a TLS handshake in front: each connection is handshaken (bounded in time, so a client that
+//! stalls cannot hold a task), then served by hyper with the same service as plain HTTP.
+//!
+//! Shutdown mirrors warp's: stop accepting when the token is cancelled, then wait for the
+//! connections in flight to finish their requests.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::{ScimState, scim_service};
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads a PEM certificate chain and private key into a server configuration (TLS 1.2 and
+/// 1.3, ALPN for HTTP/2 and HTTP/1.1).
+pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| {
+            format!(
+                "cannot read the TLS certificate {}: {e}",
+                certificate.display()
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(format!(
+            "{} holds no PEM certificate",
+            certificate.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the TLS private key {}: {e}", key.display()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("the TLS certificate and key do not fit together: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves the SCIM API over HTTPS until `shutdown` is cancelled.
+pub async fn serve_scim_tls(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    state: Arc<ScimState>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    let graceful = GracefulShutdown::new();
+    let service = warp::service(scim_service(state));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accepting a connection failed");
+                    continue;
+                }
+            },
+        };
+        let (acceptor, service, watcher) = (acceptor.clone(), service.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(
+                    TokioIo::new(tls),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}

@@ -1,0 +1,122 @@
+//! HTTPS on the SCIM listener with a generated self-signed certificate.
+
+use reqwest::Method;
+
+use crate::support::{Backend, TestApp};
+
+struct Certificate {
+    _dir: tempfile::TempDir,
+    pem: String,
+    cert_path: String,
+    key_path: String,
+}
+
+fn self_signed() -> Certificate {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    let pem = generated.cert.pem();
+    std::fs::write(&cert_path, &pem).unwrap();
+    std::fs::write(&key_path, generated.key_pair.serialize_pem()).unwrap();
+    Certificate {
+        pem,
+        cert_path: cert_path.display().to_string(),
+        key_path: key_path.display().to_string(),
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn the_scim_api_speaks_https_with_a_configured_certificate_and_refuses_plain_http() {
+    let certificate = self_signed();
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("DIRSYNC__SCIM__TLS_CERTIFICATE", &certificate.cert_path),
+            ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &certificate.key_path),
+        ],
+    )
+    .await
+    .unwrap();
+    let port = app
+        .scim
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(certificate.pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let https = format!("https://localhost:{port}/api/scim/v2");
+    let response = client
+        .request(Method::GET, format!("{https}/ServiceProviderConfig"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{body}"
+    );
+    let created = client
+        .post(format!("{https}/Users"))
+        .bearer_auth(&app.token)
+        .json(&crate::support::user_body("tls@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // A client that does not trust the certificate is refused, and so is plain HTTP.
+    assert!(reqwest::get(format!("{https}/healthz")).await.is_err());
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}
+
+#[tokio::test]
+async fn a_missing_certificate_stops_the_daemon_at_start_with_a_sentence() {
+    let certificate = self_signed();
+    let settings = dirsync::configuration::load(
+        None,
+        Some(
+            [
+                ("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0"),
+                ("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0"),
+                ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
+                ("DIRSYNC__SCIM__TLS_CERTIFICATE", "/nonexistent/cert.pem"),
+                (
+                    "DIRSYNC__SCIM__TLS_PRIVATE_KEY",
+                    certificate.key_path.as_str(),
+                ),
+                (
+                    "DIRSYNC__SERVER__DATA_DIR",
+                    certificate.cert_path.trim_end_matches("/cert.pem"),
+                ),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+    )
+    .unwrap();
+    let clock = std::sync::Arc::new(dirsync::clock::SystemClock);
+    let error = dirsync::app::start(&settings, clock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot read the TLS certificate /nonexistent/cert.pem"),
+        "{error}"
+    );
+}
