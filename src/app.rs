@@ -97,6 +97,8 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let reconciler = reconciler(settings, &store)?;
     let normalisations = Arc::new(api::NormalisationCounts::default());
     let limits = Arc::new(RateLimits::new(settings.scim.quota));
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let reconciler = reconciler.with_metrics(metrics.clone(), clock.clone());
     refresh_quotas(&store, &limits).await;
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
@@ -121,6 +123,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         },
         normalisations: normalisations.clone(),
         quotas: limits.clone(),
+        metrics: metrics.clone(),
         clock: clock.clone(),
     });
     let admin_state = Arc::new(AdminState {
@@ -129,6 +132,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         max_body_bytes: settings.scim.max_body_bytes,
         normalisations,
         quotas: limits.clone(),
+        metrics,
         reconciliation: Arc::new(ReconcilerHandle(
             reconciler.clone(),
             store.clone(),

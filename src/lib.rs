@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod configuration;
 pub mod domain;
+pub mod metrics;
 pub mod ratelimit;
 pub mod scim;
 pub mod secret;

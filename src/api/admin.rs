@@ -134,6 +134,17 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
     if let Some(response) = health::answer(&request.segments, &state.store).await {
         return Ok(response);
     }
+    // Prometheus scrapes without the admin credential; the admin listener belongs on a
+    // management network (README.md, "Admin API").
+    if request.segments == ["metrics"] && request.method == Method::GET {
+        let mut response = warp::reply::Reply::into_response(state.metrics.render());
+        reply::set_header(
+            &mut response,
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        );
+        return Ok(response);
+    }
     auth::admin(request, &state.credential_digest)?;
     let store = &state.store;
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();

@@ -40,6 +40,8 @@ pub struct ScimState {
     pub normalisations: Arc<NormalisationCounts>,
     /// Per-tenant request quotas.
     pub quotas: Arc<crate::ratelimit::RateLimits>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The clock.
     pub clock: SharedClock,
 }
@@ -58,6 +60,8 @@ pub struct AdminState {
     /// Per-tenant request quotas (shared with the SCIM listener, so a quota set here applies
     /// at once).
     pub quotas: Arc<crate::ratelimit::RateLimits>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Runs reconciliation on request.
     pub reconciliation: Arc<dyn Reconciliation>,
 }

@@ -124,6 +124,21 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// When the change at `seq` of the tenant's log happened.
+    pub async fn change_time(
+        &self,
+        tenant_id: TenantId,
+        seq: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DomainError> {
+        Ok(change_log::Entity::find()
+            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(change_log::Column::Seq.eq(seq))
+            .one(self.reader())
+            .await
+            .map_err(error::classify)?
+            .map(|row| row.occurred_at))
+    }
+
     /// Takes the run lease of (tenant, target) for `ttl`, unless another holder has it. An
     /// expired lease (its holder died) is taken over. Works across processes on both backends:
     /// two processes racing for a free lease both insert, and the primary key lets one win.

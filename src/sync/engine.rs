@@ -131,6 +131,8 @@ pub struct Report {
     pub error: Option<String>,
     /// How long it took.
     pub duration_ms: u128,
+    /// The change-log position the desired state was read at.
+    pub change_seq: Option<i64>,
 }
 
 impl Report {
@@ -190,6 +192,7 @@ pub struct Reconciler {
     guard: Guard,
     lease: chrono::Duration,
     holder: String,
+    metrics: Option<(Arc<crate::metrics::Metrics>, crate::clock::SharedClock)>,
 }
 
 impl Reconciler {
@@ -206,7 +209,18 @@ impl Reconciler {
             guard,
             lease,
             holder: format!("dirsync-{}", Uuid::new_v4().simple()),
+            metrics: None,
         }
+    }
+
+    /// Records every run into `metrics`; `clock` measures the provisioning lag.
+    pub fn with_metrics(
+        mut self,
+        metrics: Arc<crate::metrics::Metrics>,
+        clock: crate::clock::SharedClock,
+    ) -> Self {
+        self.metrics = Some((metrics, clock));
+        self
     }
 
     /// Whether any target is configured.
@@ -254,6 +268,7 @@ impl Reconciler {
             failures: Vec::new(),
             error: None,
             duration_ms: 0,
+            change_seq: None,
         };
         if !self
             .store
@@ -291,6 +306,25 @@ impl Reconciler {
         }
         result?;
         released?;
+        if let (Some((metrics, clock)), Some(_)) = (&self.metrics, report.run_id) {
+            // The lag of an applied run: from the newest change it carried to now.
+            let lag = match (report.outcome, report.change_seq) {
+                (Outcome::Applied, Some(seq)) if seq > 0 => self
+                    .store
+                    .change_time(tenant.id, seq)
+                    .await?
+                    .map(|at| (clock.now() - at).num_milliseconds().max(0) as f64 / 1000.0),
+                _ => None,
+            };
+            metrics.run(
+                &tenant.id.to_string(),
+                name,
+                report.outcome.as_str(),
+                &report.applied,
+                report.failures.len(),
+                lag,
+            );
+        }
         tracing::info!(
             tenant = %tenant.name,
             target = name,
@@ -314,6 +348,7 @@ impl Reconciler {
     ) -> Result<(), SyncError> {
         let name = target.name();
         let change_seq = self.store.latest_change_seq(tenant.id).await?;
+        report.change_seq = Some(change_seq);
         let mode = match report.mode {
             Mode::Plan => "plan",
             Mode::Apply => "apply",

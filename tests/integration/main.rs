@@ -17,6 +17,7 @@ mod groups;
 mod health_and_shutdown;
 mod idp_replay;
 mod ldap_target;
+mod metrics;
 mod patch;
 mod qualytics_target;
 mod rate_limits;

@@ -157,6 +157,28 @@ async fn a_rule_creates_a_team_with_its_permission_datastores_and_members_and_a_
     let writes = standin.world.lock().unwrap().writes().len();
     let second = reconcile(&app, false).await;
     assert_eq!(second.writes(), 0, "{:?}", second.plan.operations);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tenant = app.tenant.id.to_string();
+    let runs = format!(
+        r#"dirsync_reconcile_runs_total{{tenant="{tenant}",target="qualytics",outcome="applied"}} 2"#
+    );
+    assert!(metrics.contains(&runs), "{metrics}");
+    let created = format!(
+        r#"dirsync_reconcile_operations_total{{tenant="{tenant}",target="qualytics",operation="create_group"}} 1"#
+    );
+    assert!(metrics.contains(&created), "{metrics}");
+    let lag = format!(
+        r#"dirsync_provisioning_lag_seconds_count{{tenant="{tenant}",target="qualytics"}} 2"#
+    );
+    assert!(metrics.contains(&lag), "{metrics}");
     assert_eq!(
         standin.world.lock().unwrap().writes().len(),
         writes,

@@ -163,8 +163,10 @@ impl<'a> ScimContext<'a> {
 
     /// Logs and counts the normalisations a request needed (whether or not it then succeeded).
     pub fn record(&self, quirks: &Quirks) {
+        let tenant = self.tenant().to_string();
         for normalisation in quirks.fired() {
             tracing::debug!(%normalisation, "normalised the IdP's dialect");
+            self.state.metrics.normalised(&tenant, normalisation.name());
         }
         self.state
             .normalisations

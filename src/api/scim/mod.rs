@@ -30,8 +30,9 @@ pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
         path = %request.path,
         tenant = tracing::field::Empty,
     );
+    let mut tenant = None;
     async {
-        let mut response = match route(state, &request).await {
+        let mut response = match route(state, &request, &mut tenant).await {
             Ok(response) => response,
             Err(error) => {
                 if error.is_server_fault() {
@@ -48,10 +49,39 @@ pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
         if wants_plain_json(&request) && response.headers().contains_key(header::CONTENT_TYPE) {
             reply::set_header(&mut response, header::CONTENT_TYPE, "application/json");
         }
+        let elapsed = started.elapsed().as_secs_f64();
         tracing::info!(
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms = elapsed * 1000.0,
             "request"
+        );
+        let resource = request
+            .segments
+            .strip_prefix(state.base_segments.as_slice())
+            .and_then(|rest| rest.first())
+            .map(|s| s.to_ascii_lowercase())
+            .filter(|s| {
+                [
+                    "users",
+                    "groups",
+                    "bulk",
+                    ".search",
+                    "schemas",
+                    "resourcetypes",
+                    "serviceproviderconfig",
+                ]
+                .contains(&s.as_str())
+            })
+            .unwrap_or_else(|| "other".to_owned());
+        let tenant = tenant
+            .map(|t: crate::domain::TenantId| t.to_string())
+            .unwrap_or_default();
+        state.metrics.request(
+            &tenant,
+            &resource,
+            request.method.as_str(),
+            response.status().as_u16(),
+            elapsed,
         );
         response
     }
@@ -68,7 +98,11 @@ fn wants_plain_json(request: &HttpRequest) -> bool {
     })
 }
 
-async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, ApiError> {
+async fn route(
+    state: &ScimState,
+    request: &HttpRequest,
+    tenant: &mut Option<crate::domain::TenantId>,
+) -> Result<Response, ApiError> {
     if let Some(response) = health::answer(&request.segments, &state.store).await {
         return Ok(response);
     }
@@ -77,6 +111,7 @@ async fn route(state: &ScimState, request: &HttpRequest) -> Result<Response, Api
         .strip_prefix(state.base_segments.as_slice())
         .ok_or_else(|| ApiError::NoEndpoint(request.path.clone()))?;
     let authenticated = auth::tenant(request, &state.store).await?;
+    *tenant = Some(authenticated.tenant_id);
     tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant_id));
     let class = match request.method {
         Method::GET | Method::HEAD => Class::Read,
