@@ -44,3 +44,8 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// success.
     async fn apply(&self, tenant: &Tenant, operation: &Operation) -> Result<(), TargetError>;
 }
+
+/// Whether a target configured for `tenants` (empty: every tenant) keeps `tenant`.
+pub fn keeps(tenants: &[String], tenant: &Tenant) -> bool {
+    tenants.is_empty() || tenants.iter().any(|t| t == tenant.name.as_str())
+}

@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, user_attributes};
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
-use super::target::{Target, TargetError};
+use super::target::{Target, TargetError, keeps};
 use crate::configuration::LdapSettings;
 use crate::domain::{Group, Tenant, User};
 
@@ -485,12 +485,7 @@ impl Target for LdapTarget {
     }
 
     fn serves(&self, tenant: &Tenant) -> bool {
-        self.settings.tenants.is_empty()
-            || self
-                .settings
-                .tenants
-                .iter()
-                .any(|t| t == tenant.name.as_str())
+        keeps(&self.settings.tenants, tenant)
     }
 
     fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {

@@ -26,7 +26,7 @@ use crate::sync::model::{
     Attributes, Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan, marker,
     parse_marker,
 };
-use crate::sync::target::{Target, TargetError};
+use crate::sync::target::{Target, TargetError, keeps};
 
 /// A team as the last read (and our writes since) left it: what a PUT must send whole.
 #[derive(Debug, Clone)]
@@ -64,6 +64,14 @@ impl QualyticsTarget {
         })
     }
 
+    /// Looks something up in what the last read of the tenant found (and the writes since),
+    /// under the lock, without copying it.
+    async fn lookup<T>(&self, tenant: &Tenant, find: impl FnOnce(&Snapshot) -> T) -> T {
+        let snapshots = self.snapshots.lock().await;
+        let empty = Snapshot::default();
+        find(snapshots.get(&tenant.id).unwrap_or(&empty))
+    }
+
     async fn put_team(&self, team: &TeamState) -> Result<(), TargetError> {
         let body = team_body(team);
         let (status, answer) = self
@@ -80,18 +88,14 @@ impl QualyticsTarget {
         change: F,
     ) -> Result<(), TargetError>
     where
-        F: FnOnce(&mut TeamState, &Snapshot),
+        F: FnOnce(&mut TeamState, &HashMap<String, i64>),
     {
         let mut snapshots = self.snapshots.lock().await;
-        let snapshot = snapshots.entry(tenant.id).or_default();
-        let lookup = snapshot.clone();
-        let team = snapshot
-            .teams
-            .get_mut(&location.to_lowercase())
-            .ok_or_else(|| {
-                TargetError::Refused(format!("team {location} is not in Qualytics any more"))
-            })?;
-        change(team, &lookup);
+        let Snapshot { user_ids, teams } = snapshots.entry(tenant.id).or_default();
+        let team = teams.get_mut(&location.to_lowercase()).ok_or_else(|| {
+            TargetError::Refused(format!("team {location} is not in Qualytics any more"))
+        })?;
+        change(team, user_ids);
         let team = team.clone();
         drop(snapshots);
         self.put_team(&team).await
@@ -118,10 +122,10 @@ fn expect_success(status: StatusCode, answer: &Value, what: &str) -> Result<(), 
     }
 }
 
-fn user_ids(snapshot: &Snapshot, emails: &BTreeSet<String>) -> BTreeSet<i64> {
+fn user_ids(known: &HashMap<String, i64>, emails: &BTreeSet<String>) -> BTreeSet<i64> {
     emails
         .iter()
-        .filter_map(|e| snapshot.user_ids.get(&e.to_lowercase()).copied())
+        .filter_map(|e| known.get(&e.to_lowercase()).copied())
         .collect()
 }
 
@@ -146,12 +150,7 @@ impl Target for QualyticsTarget {
     }
 
     fn serves(&self, tenant: &Tenant) -> bool {
-        self.settings.tenants.is_empty()
-            || self
-                .settings
-                .tenants
-                .iter()
-                .any(|t| t == tenant.name.as_str())
+        keeps(&self.settings.tenants, tenant)
     }
 
     fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
@@ -390,20 +389,16 @@ impl Target for QualyticsTarget {
                 members,
                 ..
             } => {
-                let snapshot = self
-                    .snapshots
-                    .lock()
-                    .await
-                    .get(&tenant.id)
-                    .cloned()
-                    .unwrap_or_default();
+                let known = self
+                    .lookup(tenant, |s| user_ids(&s.user_ids, members))
+                    .await;
                 let mut team = TeamState {
                     id: 0,
                     name: location.clone(),
                     description: single(attributes, "description"),
                     permission: single(attributes, "permission"),
                     datastore_ids: datastores(attributes),
-                    user_ids: user_ids(&snapshot, members),
+                    user_ids: known,
                 };
                 let (status, answer) = self
                     .client
@@ -465,16 +460,16 @@ impl Target for QualyticsTarget {
             Operation::AddMembers {
                 location, members, ..
             } => {
-                self.with_team(tenant, location, |team, snapshot| {
-                    team.user_ids.extend(user_ids(snapshot, members))
+                self.with_team(tenant, location, |team, known| {
+                    team.user_ids.extend(user_ids(known, members))
                 })
                 .await
             }
             Operation::RemoveMembers {
                 location, members, ..
             } => {
-                self.with_team(tenant, location, |team, snapshot| {
-                    let gone = user_ids(snapshot, members);
+                self.with_team(tenant, location, |team, known| {
+                    let gone = user_ids(known, members);
                     team.user_ids.retain(|id| !gone.contains(id));
                 })
                 .await
@@ -484,12 +479,10 @@ impl Target for QualyticsTarget {
                 location,
                 ..
             } => {
+                let key = location.to_lowercase();
                 let id = self
-                    .snapshots
-                    .lock()
-                    .await
-                    .get(&tenant.id)
-                    .and_then(|s| s.teams.get(&location.to_lowercase()).map(|t| t.id));
+                    .lookup(tenant, |s| s.teams.get(&key).map(|t| t.id))
+                    .await;
                 let Some(id) = id else { return Ok(()) };
                 let (status, answer) = self
                     .client
@@ -506,12 +499,10 @@ impl Target for QualyticsTarget {
                 changes,
                 ..
             } => {
+                let key = location.to_lowercase();
                 let id = self
-                    .snapshots
-                    .lock()
+                    .lookup(tenant, |s| s.user_ids.get(&key).copied())
                     .await
-                    .get(&tenant.id)
-                    .and_then(|s| s.user_ids.get(&location.to_lowercase()).copied())
                     .ok_or_else(|| {
                         TargetError::Refused(format!("user {location} is not in Qualytics"))
                     })?;
