@@ -99,7 +99,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let limits = Arc::new(RateLimits::new(settings.scim.quota));
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let reconciler = reconciler.with_metrics(metrics.clone(), clock.clone());
-    refresh_quotas(&store, &limits).await;
+    refresh_admission(&store, &limits).await;
     let scim_state = Arc::new(ScimState {
         store: store.clone(),
         urls: Urls {
@@ -171,6 +171,13 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             maintain_limits(store.clone(), limits, shutdown.clone()),
         ),
     ];
+    let mut watchdog_usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
+        tasks.push(spawn(
+            "systemd-watchdog",
+            keep_watchdog_fed(Duration::from_micros(watchdog_usec / 2), shutdown.clone()),
+        ));
+    }
     if reconciler.has_targets() {
         if let Some(schedule) = settings.sync.schedule.clone() {
             tasks.push(spawn(
@@ -238,21 +245,44 @@ impl Running {
     }
 }
 
+/// Tells systemd the process is alive at `every` (half of WatchdogSec): a runtime wedged badly
+/// enough to stop this task gets the service restarted.
+async fn keep_watchdog_fed(every: Duration, shutdown: CancellationToken) {
+    loop {
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// How often idle tenants' limiters are dropped and quotas re-read (another process, the CLI,
 /// may have changed one).
 const LIMITS_MAINTENANCE: Duration = Duration::from_secs(30);
 /// A tenant's limiter is dropped after this long without requests.
 const LIMITER_IDLE: Duration = Duration::from_secs(600);
 
-async fn refresh_quotas(store: &Store, limits: &RateLimits) {
+/// Re-reads the tenants' quotas and pauses into the in-memory admission state (the CLI, or
+/// another replica's admin API, may have changed them).
+pub(crate) async fn refresh_admission(store: &Store, limits: &RateLimits) {
     match store.list_tenants().await {
-        Ok(tenants) => limits.set_overrides(
-            tenants
-                .into_iter()
-                .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
-                .collect(),
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot read the tenants' quotas"),
+        Ok(tenants) => {
+            limits.set_paused(
+                tenants
+                    .iter()
+                    .filter(|t| t.settings.paused)
+                    .map(|t| t.id)
+                    .collect(),
+            );
+            limits.set_overrides(
+                tenants
+                    .into_iter()
+                    .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
+                    .collect(),
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the tenants' quotas and pauses"),
     }
 }
 
@@ -266,7 +296,7 @@ async fn maintain_limits(store: Store, limits: Arc<RateLimits>, shutdown: Cancel
         if pruned > 0 {
             tracing::debug!(pruned, "dropped the limiters of idle tenants");
         }
-        refresh_quotas(&store, &limits).await;
+        refresh_admission(&store, &limits).await;
     }
 }
 

@@ -102,6 +102,16 @@ enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Pause a tenant: its SCIM requests answer 503 with Retry-After until resumed.
+    Pause {
+        /// The tenant.
+        name: String,
+    },
+    /// Resume a paused tenant.
+    Resume {
+        /// The tenant.
+        name: String,
+    },
     /// Change a tenant's IdP kind or protocol settings.
     Set {
         /// The tenant.
@@ -147,6 +157,17 @@ enum TokenCommand {
         /// The tenant.
         #[arg(long)]
         tenant: String,
+    },
+    /// Rotate a token: a new secret now, the old one working for --overlap more.
+    Rotate {
+        /// The token's id, from `token list`.
+        id: String,
+        /// How long the old token keeps working, e.g. 24h.
+        #[arg(long, default_value = "24h")]
+        overlap: String,
+        /// Lifetime of the new token, e.g. 90d; without it the token does not expire.
+        #[arg(long, value_name = "LIFETIME")]
+        expires_in: Option<String>,
     },
     /// Revoke a token; it stops working at once.
     Revoke {
@@ -536,6 +557,28 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
+async fn set_paused(store: &Store, name: &str, pause: bool) -> Result<(), Failure> {
+    let mut settings = store
+        .tenant_by_name(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .settings;
+    settings.paused = pause;
+    store
+        .update_tenant(name, None, Some(settings))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "tenant {name} {} (a running daemon applies it within 30 seconds)",
+        if pause {
+            "paused: its SCIM requests answer 503"
+        } else {
+            "resumed"
+        }
+    );
+    Ok(())
+}
+
 async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
     match command {
         TenantCommand::Create { name, idp } => {
@@ -638,6 +681,8 @@ async fn tenant(store: &Store, command: TenantCommand) -> Result<(), Failure> {
                 }
             );
         }
+        TenantCommand::Pause { name } => set_paused(store, &name, true).await?,
+        TenantCommand::Resume { name } => set_paused(store, &name, false).await?,
         TenantCommand::List => {
             let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
             println!("{:<24} {:<10} {:<21} ID", "NAME", "IDP", "CREATED");
@@ -708,6 +753,35 @@ async fn token(store: &Store, settings: &Settings, command: TokenCommand) -> Res
             );
             for t in tokens {
                 print_token(&t, t.state(now));
+            }
+        }
+        TokenCommand::Rotate {
+            id,
+            overlap,
+            expires_in,
+        } => {
+            let id: TokenId = id.parse().map_err(|_| {
+                format!("{id:?} is not a token id; `dirsync token list --tenant NAME` shows them")
+            })?;
+            let overlap = parse_lifetime(&overlap).map_err(|e| e.to_string())?;
+            let lifetime = expires_in
+                .as_deref()
+                .map(parse_lifetime)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            let (issued, old) = store
+                .rotate_token(id, overlap, lifetime)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("new token {} ({}):\n", issued.token.id, issued.token.name);
+            println!("    {}\n", issued.secret.expose());
+            println!("Store it now: it is shown only this once.");
+            if let Some(until) = old.expires_at {
+                println!(
+                    "The old token {} keeps working until {}; switch the IdP before then.",
+                    old.id,
+                    until.to_rfc3339()
+                );
             }
         }
         TokenCommand::Revoke { id } => {

@@ -34,7 +34,17 @@ struct Bucket {
 pub struct RateLimits {
     default: Quota,
     overrides: Mutex<HashMap<TenantId, Quota>>,
+    paused: Mutex<std::collections::HashSet<TenantId>>,
     buckets: Mutex<HashMap<(TenantId, Class), Bucket>>,
+}
+
+/// Why a request is not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over quota; it would pass after this long.
+    OverQuota(Duration),
+    /// An operator paused the tenant.
+    Paused,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -57,6 +67,7 @@ impl RateLimits {
         Self {
             default,
             overrides: Mutex::new(HashMap::new()),
+            paused: Mutex::new(std::collections::HashSet::new()),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -75,6 +86,21 @@ impl RateLimits {
         if let Ok(mut current) = self.overrides.lock() {
             *current = overrides;
         }
+    }
+
+    /// Sets which tenants are paused (all of them, replacing the old).
+    pub fn set_paused(&self, paused: std::collections::HashSet<TenantId>) {
+        if let Ok(mut current) = self.paused.lock() {
+            *current = paused;
+        }
+    }
+
+    /// Admits a request of a tenant, or says why not: paused, or over its quota.
+    pub fn admit(&self, tenant: TenantId, class: Class) -> Result<(), Refusal> {
+        if self.paused.lock().is_ok_and(|p| p.contains(&tenant)) {
+            return Err(Refusal::Paused);
+        }
+        self.check(tenant, class).map_err(Refusal::OverQuota)
     }
 
     /// Takes one request from the tenant's budget; `Err` says how long until it would pass.

@@ -8,6 +8,7 @@
 //! | GET    | /v1/tenants/{name}            | one tenant                            |
 //! | PATCH  | /v1/tenants/{name}            | change `{"idp"?, "settings"?}`        |
 //! | GET    | /v1/tenants/{name}/normalisations | dialect: what is on, how often it fired |
+//! | POST   | /v1/tenants/{name}/pause, /resume | SCIM answers 503 while paused         |
 //! | POST   | /v1/tenants/{name}/reconcile  | run `{"target"?, "mode"?: plan/apply, "force"?}` |
 //! | GET    | /v1/tenants/{name}/runs       | the tenant's latest runs              |
 //! | GET    | /v1/runs                      | the latest runs of every tenant       |
@@ -15,6 +16,7 @@
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
 //! | DELETE | /v1/tokens/{id}               | revoke                                |
+//! | POST   | /v1/tokens/{id}/rotate        | new secret; old works `{"overlap"?}` more |
 
 use std::time::Instant;
 
@@ -121,6 +123,15 @@ struct ReconcileRequest {
     force: bool,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateToken {
+    #[serde(default)]
+    overlap: Option<String>,
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
@@ -192,13 +203,7 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
                 }
             }
             let tenant = store.update_tenant(name, idp, Some(settings)).await?;
-            let overrides = store
-                .list_tenants()
-                .await?
-                .into_iter()
-                .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
-                .collect();
-            state.quotas.set_overrides(overrides);
+            refresh_admission(state).await?;
             Ok(ok(&tenant))
         }
         (["v1", "tenants", _], _) => Err(not_allowed()),
@@ -221,6 +226,14 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             ))
         }
         (["v1", "tenants", _, "normalisations"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, action @ ("pause" | "resume")], &Method::POST) => {
+            let mut settings = store.tenant_by_name(name).await?.settings;
+            settings.paused = *action == "pause";
+            let tenant = store.update_tenant(name, None, Some(settings)).await?;
+            refresh_admission(state).await?;
+            Ok(ok(&tenant))
+        }
+        (["v1", "tenants", _, "pause" | "resume"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "reconcile"], &Method::POST) => {
             let body: ReconcileRequest = match &request.body {
                 Ok(bytes) if bytes.is_empty() => ReconcileRequest::default(),
@@ -285,6 +298,21 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             Ok(reply::json(StatusCode::CREATED, &body))
         }
         (["v1", "tenants", _, "tokens"], _) => Err(not_allowed()),
+        (["v1", "tokens", id, "rotate"], &Method::POST) => {
+            let id: TokenId = id
+                .parse()
+                .map_err(|_| DomainError::not_found("token", id))?;
+            let body: RotateToken = match &request.body {
+                Ok(bytes) if bytes.is_empty() => RotateToken::default(),
+                _ => json_body(request)?,
+            };
+            let overlap = parse_lifetime(body.overlap.as_deref().unwrap_or("24h"))?;
+            let lifetime = body.expires_in.as_deref().map(parse_lifetime).transpose()?;
+            let (issued, old) = store.rotate_token(id, overlap, lifetime).await?;
+            let body = json!({"token": issued.token, "secret": issued.secret.expose(), "old": old});
+            Ok(reply::json(StatusCode::CREATED, &body))
+        }
+        (["v1", "tokens", _, "rotate"], _) => Err(not_allowed()),
         (["v1", "tokens", id], &Method::DELETE) => {
             let id: TokenId = id
                 .parse()
@@ -294,6 +322,25 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
         (["v1", "tokens", _], _) => Err(not_allowed()),
         _ => Err(ApiError::NoEndpoint(request.path.clone())),
     }
+}
+
+/// Applies tenants' quotas and pauses to this process at once.
+async fn refresh_admission(state: &AdminState) -> Result<(), ApiError> {
+    let tenants = state.store.list_tenants().await?;
+    state.quotas.set_paused(
+        tenants
+            .iter()
+            .filter(|t| t.settings.paused)
+            .map(|t| t.id)
+            .collect(),
+    );
+    state.quotas.set_overrides(
+        tenants
+            .into_iter()
+            .filter_map(|t| t.settings.quota.map(|q| (t.id, q)))
+            .collect(),
+    );
+    Ok(())
 }
 
 fn ok(value: &impl serde::Serialize) -> Response {

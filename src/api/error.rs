@@ -46,6 +46,9 @@ pub enum ApiError {
     /// The tenant is over its quota; retry after this long.
     #[error("the tenant is over its request quota; retry later")]
     RateLimited(std::time::Duration),
+    /// An operator paused the tenant.
+    #[error("this tenant is paused by its operator; retry later")]
+    Paused,
     /// A feature dirsync does not offer (yet).
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -99,6 +102,7 @@ impl ApiError {
             E::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None, detail),
             E::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, None, detail),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, None, detail),
+            E::Paused => (StatusCode::SERVICE_UNAVAILABLE, None, detail),
         }
     }
 
@@ -149,6 +153,9 @@ impl ApiError {
             }
             ApiError::Domain(DomainError::Unavailable(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::Paused => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             }
             // RFC 6585 §4: whole seconds, at least one.
             ApiError::RateLimited(wait) => {

@@ -182,6 +182,8 @@ pub struct TenantSettings {
     pub disabled_normalisations: Vec<super::Normalisation>,
     /// The tenant's request quota; the configured default when `None`.
     pub quota: Option<Quota>,
+    /// An operator paused the tenant: its SCIM requests answer 503 until resumed.
+    pub paused: bool,
 }
 
 impl TenantSettings {

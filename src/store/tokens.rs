@@ -101,6 +101,48 @@ impl Store {
         Ok(token_from_model(model))
     }
 
+    /// Rotates a token: issues a new one for the same tenant and label, and lets the old one
+    /// work only for `overlap` more (or until its own expiry, if sooner), so an IdP can be
+    /// switched to the new secret without a gap. A revoked or expired token cannot be rotated.
+    pub async fn rotate_token(
+        &self,
+        id: TokenId,
+        overlap: Duration,
+        expires_in: Option<Duration>,
+    ) -> Result<(NewToken, ApiToken), DomainError> {
+        let now = self.clock.now();
+        let old = api_tokens::Entity::find_by_id(id.as_uuid())
+            .one(self.reader())
+            .await
+            .map_err(error::classify)?
+            .map(token_from_model)
+            .ok_or_else(|| DomainError::not_found("token", id))?;
+        if old.state(now) != TokenState::Active {
+            return Err(DomainError::Invalid(format!(
+                "token {id} is revoked or expired; issue a new one with `dirsync token create`"
+            )));
+        }
+        let issued = self
+            .create_token(old.tenant_id, &old.name, expires_in)
+            .await?;
+        let until = old
+            .expires_at
+            .map_or(now + overlap, |e| e.min(now + overlap));
+        let transaction = self.write().await?;
+        api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::ExpiresAt, Expr::value(until))
+            .filter(api_tokens::Column::Id.eq(id.as_uuid()))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)?;
+        let old = ApiToken {
+            expires_at: Some(until),
+            ..old
+        };
+        Ok((issued, old))
+    }
+
     /// Checks a presented bearer token. The lookup goes by the token's SHA-256, so its timing
     /// tells nothing about how much of a guessed token was right; the digest is compared again
     /// in constant time all the same.

@@ -23,6 +23,7 @@ mod qualytics_target;
 mod rate_limits;
 mod reconcile_engine;
 mod request_limits;
+mod tenant_controls;
 mod tenant_isolation;
 mod tls;
 mod users;

@@ -17,7 +17,7 @@ use warp::reply::Response;
 use super::error::ApiError;
 use super::request::HttpRequest;
 use super::{ScimState, auth, health, reply};
-use crate::ratelimit::Class;
+use crate::ratelimit::{Class, Refusal};
 use context::ScimContext;
 
 /// Answers one request on the SCIM listener, logging it once with its outcome.
@@ -119,8 +119,11 @@ async fn route(
     };
     state
         .quotas
-        .check(authenticated.tenant_id, class)
-        .map_err(ApiError::RateLimited)?;
+        .admit(authenticated.tenant_id, class)
+        .map_err(|refusal| match refusal {
+            Refusal::OverQuota(wait) => ApiError::RateLimited(wait),
+            Refusal::Paused => ApiError::Paused,
+        })?;
     let context = ScimContext::new(state, request, authenticated);
     dispatch(&context, rest).await
 }
