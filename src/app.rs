@@ -98,6 +98,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let normalisations = Arc::new(api::NormalisationCounts::default());
     let limits = Arc::new(RateLimits::new(settings.scim.quota));
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    let activity = Arc::new(api::activity::Activity::default());
     let reconciler = reconciler.with_metrics(metrics.clone(), clock.clone());
     refresh_admission(&store, &limits).await;
     let scim_state = Arc::new(ScimState {
@@ -124,6 +125,7 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         normalisations: normalisations.clone(),
         quotas: limits.clone(),
         metrics: metrics.clone(),
+        activity: activity.clone(),
         clock: clock.clone(),
     });
     let admin_state = Arc::new(AdminState {
@@ -133,6 +135,8 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         normalisations,
         quotas: limits.clone(),
         metrics,
+        activity,
+        clock: clock.clone(),
         reconciliation: Arc::new(ReconcilerHandle(
             reconciler.clone(),
             store.clone(),
@@ -360,6 +364,13 @@ impl api::Reconciliation for ReconcilerHandle {
             reports.push(report);
         }
         serde_json::to_value(reports).map_err(|e| e.to_string())
+    }
+
+    async fn status(&self, tenant: &Tenant) -> Result<serde_json::Value, String> {
+        let status = crate::status::tenant_status(&self.1, &self.0, tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(status).map_err(|e| e.to_string())
     }
 
     async fn permissions(&self, tenant: &Tenant) -> Result<serde_json::Value, String> {

@@ -232,7 +232,7 @@ async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
             plan,
             force,
         } => reconcile(&store, &settings, &tenant, target.as_deref(), plan, force).await,
-        Command::Status { tenant } => status(&store, tenant.as_deref()).await,
+        Command::Status { tenant } => status(&store, &settings, tenant.as_deref()).await,
         Command::Permissions {
             tenant,
             user,
@@ -451,8 +451,96 @@ async fn permissions(
     Ok(())
 }
 
-async fn status(store: &Store, tenant: Option<&str>) -> Result<(), Failure> {
+/// The status the running daemon reports (with its request counts), if it answers.
+async fn daemon_status(settings: &Settings, tenant: &str) -> Option<crate::status::TenantStatus> {
+    let credential = match &settings.admin.token {
+        Some(token) => token.expose().to_owned(),
+        None => std::fs::read_to_string(settings.server.data_dir.join("admin.token"))
+            .ok()?
+            .trim()
+            .to_owned(),
+    };
+    let mut address = settings.admin.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let response = client
+        .get(format!("http://{address}/v1/tenants/{tenant}/status"))
+        .bearer_auth(credential)
+        .send()
+        .await
+        .ok()?;
+    let value: serde_json::Value = response.error_for_status().ok()?.json().await.ok()?;
+    Some(crate::status::TenantStatus {
+        requests_last_hour: value["requests_last_hour"].as_u64(),
+        rate_limited_last_hour: value["rate_limited_last_hour"].as_u64(),
+        ..serde_json::from_value(value).ok()?
+    })
+}
+
+fn print_tenant_status(status: &crate::status::TenantStatus) {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    println!(
+        "tenant {}{}: last SCIM request {}",
+        status.tenant,
+        if status.paused { " (PAUSED)" } else { "" },
+        when(status.last_scim_request)
+    );
+    match (status.requests_last_hour, status.rate_limited_last_hour) {
+        (Some(requests), Some(limited)) => {
+            println!("  last hour: {requests} requests, {limited} refused with 429")
+        }
+        _ => println!("  last hour: unknown (the daemon's admin API did not answer)"),
+    }
+    for target in &status.targets {
+        let run = |r: &Option<crate::domain::sync::SyncRun>| {
+            r.as_ref()
+                .map(|r| {
+                    format!(
+                        "{} {} ({})",
+                        r.status,
+                        r.started_at.format("%Y-%m-%d %H:%M:%SZ"),
+                        r.trigger
+                    )
+                })
+                .unwrap_or_else(|| "none".into())
+        };
+        println!(
+            "  {}: last run {}; last applied {}; drift {}; {} change(s) pending",
+            target.target,
+            run(&target.last_run),
+            run(&target.last_applied),
+            target
+                .drift
+                .map_or("unknown".to_owned(), |d| format!("{d} operation(s)")),
+            target.pending_changes
+        );
+    }
+}
+
+async fn status(store: &Store, settings: &Settings, tenant: Option<&str>) -> Result<(), Failure> {
     let tenants = store.list_tenants().await.map_err(|e| e.to_string())?;
+    let reconciler = app::reconciler(settings, store).map_err(|e| e.to_string())?;
+    for t in tenants
+        .iter()
+        .filter(|t| tenant.is_none_or(|n| t.name.as_str() == n))
+    {
+        let status = match daemon_status(settings, t.name.as_str()).await {
+            Some(status) => status,
+            None => crate::status::tenant_status(store, &reconciler, t)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        print_tenant_status(&status);
+    }
+    println!();
     let tenant_id = match tenant {
         Some(name) => Some(
             store

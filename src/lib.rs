@@ -17,6 +17,7 @@ pub mod scim;
 pub mod secret;
 pub mod selftest;
 pub mod signals;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

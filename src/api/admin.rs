@@ -12,6 +12,7 @@
 //! | POST   | /v1/tenants/{name}/reconcile  | run `{"target"?, "mode"?: plan/apply, "force"?}` |
 //! | GET    | /v1/tenants/{name}/runs       | the tenant's latest runs              |
 //! | GET    | /v1/runs                      | the latest runs of every tenant       |
+//! | GET    | /v1/tenants/{name}/status     | last request, requests/429s last hour, runs, drift, pending |
 //! | GET    | /v1/tenants/{name}/permissions | the Qualytics permission model (`?user=`) |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
 //! | POST   | /v1/tenants/{name}/tokens     | issue `{"name"?, "expires_in"?}`      |
@@ -263,6 +264,19 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             Ok(ok(&store.runs(Some(tenant.id), 50).await?))
         }
         (["v1", "tenants", _, "runs"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "status"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            let mut status = state
+                .reconciliation
+                .status(&tenant)
+                .await
+                .map_err(DomainError::Invalid)?;
+            let (requests, limited) = state.activity.last_hour(tenant.id, state.clock.now());
+            status["requests_last_hour"] = json!(requests);
+            status["rate_limited_last_hour"] = json!(limited);
+            Ok(ok(&status))
+        }
+        (["v1", "tenants", _, "status"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "permissions"], &Method::GET) => {
             let tenant = store.tenant_by_name(name).await?;
             let model = state

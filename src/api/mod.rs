@@ -1,6 +1,7 @@
 //! The HTTP surface, on warp: the SCIM API and the admin API, each on its own listener, plus
 //! health endpoints on both. Handlers are thin: extract, authorize, one store call, map.
 
+pub mod activity;
 mod admin;
 mod auth;
 mod error;
@@ -42,6 +43,8 @@ pub struct ScimState {
     pub quotas: Arc<crate::ratelimit::RateLimits>,
     /// What `/metrics` reports.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Requests per tenant over the last hour.
+    pub activity: Arc<activity::Activity>,
     /// The clock.
     pub clock: SharedClock,
 }
@@ -64,6 +67,10 @@ pub struct AdminState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Runs reconciliation on request.
     pub reconciliation: Arc<dyn Reconciliation>,
+    /// Requests per tenant over the last hour (shared with the SCIM listener).
+    pub activity: Arc<activity::Activity>,
+    /// The clock.
+    pub clock: SharedClock,
 }
 
 /// What the admin API needs of reconciliation; the app implements it over the reconciler, so
@@ -79,6 +86,9 @@ pub trait Reconciliation: Send + Sync + std::fmt::Debug {
         plan: bool,
         force: bool,
     ) -> Result<serde_json::Value, String>;
+
+    /// The tenant's status as JSON (see `dirsync status`).
+    async fn status(&self, tenant: &crate::domain::Tenant) -> Result<serde_json::Value, String>;
 
     /// The tenant's Qualytics permission model as JSON; an error when none is configured.
     async fn permissions(

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::TenantId;
 
 /// One reconciliation run as recorded in `sync_runs`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SyncRun {
     /// The run's id.
     pub id: Uuid,

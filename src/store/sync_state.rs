@@ -124,6 +124,17 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// How many change-log entries the tenant has after `seq`.
+    pub async fn changes_after(&self, tenant_id: TenantId, seq: i64) -> Result<u64, DomainError> {
+        use sea_orm::PaginatorTrait;
+        change_log::Entity::find()
+            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(change_log::Column::Seq.gt(seq))
+            .count(self.reader())
+            .await
+            .map_err(error::classify)
+    }
+
     /// When the change at `seq` of the tenant's log happened.
     pub async fn change_time(
         &self,

@@ -588,6 +588,31 @@ async fn the_admin_api_plans_and_applies_and_lists_runs(app: TestApp, slapd: Sla
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["applied", "planned"]);
+    let status: serde_json::Value = app
+        .admin(Method::GET, "/v1/tenants/acme/status")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        status["requests_last_hour"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    assert_eq!(status["targets"][0]["target"], "ldap");
+    assert_eq!(status["targets"][0]["last_applied"]["status"], "applied");
+    assert_eq!(status["targets"][0]["pending_changes"], 0);
+    app.create_user("bob").await;
+    let status: serde_json::Value = app
+        .admin(Method::GET, "/v1/tenants/acme/status")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["targets"][0]["pending_changes"], 1, "{status}");
     let unknown = app
         .admin(Method::POST, "/v1/tenants/acme/reconcile")
         .json(&json!({"target": "nope"}))
@@ -617,7 +642,12 @@ async fn the_reconcile_and_status_commands_plan_apply_and_report() {
             .env("DIRSYNC__LDAP__URL", &slapd.url)
             .env("DIRSYNC__LDAP__BIND_DN", ROOT_DN)
             .env("DIRSYNC__LDAP__BIND_PASSWORD", ROOT_PW)
-            .env("DIRSYNC__LDAP__BASE_DN", SUFFIX);
+            .env("DIRSYNC__LDAP__BASE_DN", SUFFIX)
+            .env(
+                "DIRSYNC__ADMIN__LISTEN",
+                app.admin.trim_start_matches("http://"),
+            )
+            .env("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN);
         async move { command.output().await.unwrap() }
     };
     let plan = run(vec!["reconcile", "--tenant", "acme", "--plan"]).await;
@@ -652,6 +682,15 @@ async fn the_reconcile_and_status_commands_plan_apply_and_report() {
         stdout.contains("applied") && stdout.contains("planned") && stdout.contains("manual"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("tenant acme: last SCIM request"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("requests, 0 refused with 429"),
+        "the daemon answered: {stdout}"
+    );
+    assert!(stdout.contains("ldap: last run applied"), "{stdout}");
     let unknown = run(vec!["reconcile", "--tenant", "nope"]).await;
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).starts_with("error: "));

@@ -73,6 +73,11 @@ pub async fn handle(state: &ScimState, request: HttpRequest) -> Response {
                 .contains(&s.as_str())
             })
             .unwrap_or_else(|| "other".to_owned());
+        if let Some(id) = tenant {
+            state
+                .activity
+                .record(id, state.clock.now(), response.status().as_u16() == 429);
+        }
         let tenant = tenant
             .map(|t: crate::domain::TenantId| t.to_string())
             .unwrap_or_default();
