@@ -175,6 +175,12 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
             maintain_limits(store.clone(), limits, shutdown.clone()),
         ),
     ];
+    if let Some(retention) = settings.audit_retention {
+        tasks.push(spawn(
+            "audit-retention",
+            prune_audit_trail(store.clone(), clock.clone(), retention, shutdown.clone()),
+        ));
+    }
     let mut watchdog_usec = 0;
     if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
         tasks.push(spawn(
@@ -246,6 +252,31 @@ impl Running {
             }
         }
         self.store.close().await;
+    }
+}
+
+/// Deletes change-log entries past the retention, hourly.
+async fn prune_audit_trail(
+    store: Store,
+    clock: SharedClock,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if let Ok(retention) = chrono::Duration::from_std(retention) {
+            match store.prune_changes(clock.now() - retention).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    "removed change-log entries past the audit retention"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the change log"),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 }
 

@@ -69,6 +69,24 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         rules: Option<PathBuf>,
     },
+    /// Page through a tenant's audit trail (the change log), oldest first.
+    Audit {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Only changes since this instant (RFC 3339) or within this long (e.g. 24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only changes of this user (userName).
+        #[arg(long)]
+        user: Option<String>,
+        /// Start after this change-log position (the last one a previous page showed).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
     /// Show the latest reconciliation runs.
     Status {
         /// Only this tenant's.
@@ -233,6 +251,23 @@ async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
             force,
         } => reconcile(&store, &settings, &tenant, target.as_deref(), plan, force).await,
         Command::Status { tenant } => status(&store, &settings, tenant.as_deref()).await,
+        Command::Audit {
+            tenant,
+            since,
+            user,
+            after,
+            limit,
+        } => {
+            audit(
+                &store,
+                &tenant,
+                since.as_deref(),
+                user.as_deref(),
+                after,
+                limit,
+            )
+            .await
+        }
         Command::Permissions {
             tenant,
             user,
@@ -449,6 +484,62 @@ async fn permissions(
         });
     }
     Ok(())
+}
+
+async fn audit(
+    store: &Store,
+    tenant: &str,
+    since: Option<&str>,
+    user: Option<&str>,
+    after: i64,
+    limit: u64,
+) -> Result<(), Failure> {
+    let tenant = store
+        .tenant_by_name(tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    let since = since
+        .map(|s| audit_since(s, SystemClock.now()))
+        .transpose()?;
+    let resource = match user {
+        Some(user_name) => Some(
+            store
+                .user_id_by_name(tenant.id, user_name)
+                .await
+                .map_err(|e| e.to_string())?
+                .as_uuid(),
+        ),
+        None => None,
+    };
+    let entries = store
+        .audit(tenant.id, after, since, resource, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    if entries.is_empty() {
+        println!("no changes match");
+    }
+    for entry in &entries {
+        println!("{}", crate::audit::describe(entry));
+    }
+    if entries.len() as u64 == limit
+        && let Some(last) = entries.last()
+    {
+        println!("more: --after {}", last.seq);
+    }
+    Ok(())
+}
+
+/// `--since`: an RFC 3339 instant, or a span back from now ("24h").
+fn audit_since(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.with_timezone(&chrono::Utc));
+    }
+    parse_lifetime(text)
+        .map(|span| now - span)
+        .map_err(|_| format!("--since {text:?} is neither an RFC 3339 instant nor a span like 24h"))
 }
 
 /// The status the running daemon reports (with its request counts), if it answers.

@@ -12,6 +12,7 @@
 //! | POST   | /v1/tenants/{name}/reconcile  | run `{"target"?, "mode"?: plan/apply, "force"?}` |
 //! | GET    | /v1/tenants/{name}/runs       | the tenant's latest runs              |
 //! | GET    | /v1/runs                      | the latest runs of every tenant       |
+//! | GET    | /v1/tenants/{name}/audit      | the change log: `?after=&since=&user=&limit=` |
 //! | GET    | /v1/tenants/{name}/status     | last request, requests/429s last hour, runs, drift, pending |
 //! | GET    | /v1/tenants/{name}/permissions | the Qualytics permission model (`?user=`) |
 //! | GET    | /v1/tenants/{name}/tokens     | list its tokens (never the secrets)   |
@@ -277,6 +278,41 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
             Ok(ok(&status))
         }
         (["v1", "tenants", _, "status"], _) => Err(not_allowed()),
+        (["v1", "tenants", name, "audit"], &Method::GET) => {
+            let tenant = store.tenant_by_name(name).await?;
+            let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+                request.query_param(key).map_or(Ok(default), |v| {
+                    v.parse()
+                        .map_err(|_| DomainError::Invalid(format!("{key} must be a number")).into())
+                })
+            };
+            let after = number("after", 0)? as i64;
+            let limit = number("limit", 100)?.clamp(1, 1000);
+            let since = request
+                .query_param("since")
+                .map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(s)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|_| {
+                            DomainError::Invalid("since must be an RFC 3339 instant".into())
+                        })
+                })
+                .transpose()?;
+            let resource = match request.query_param("user") {
+                Some(user_name) => {
+                    Some(store.user_id_by_name(tenant.id, user_name).await?.as_uuid())
+                }
+                None => None,
+            };
+            let entries = store
+                .audit(tenant.id, after, since, resource, limit)
+                .await?;
+            let next = (entries.len() as u64 == limit)
+                .then(|| entries.last().map(|e| e.seq))
+                .flatten();
+            Ok(ok(&json!({"entries": entries, "next_after": next})))
+        }
+        (["v1", "tenants", _, "audit"], _) => Err(not_allowed()),
         (["v1", "tenants", name, "permissions"], &Method::GET) => {
             let tenant = store.tenant_by_name(name).await?;
             let model = state

@@ -183,6 +183,10 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         sync: sync_settings(&raw.sync)?,
         ldap: ldap_settings(raw.ldap)?,
         qualytics: qualytics_settings(raw.qualytics)?,
+        audit_retention: match raw.audit.retention.trim() {
+            "" | "forever" => None,
+            text => Some(duration("audit.retention", text)?).filter(|d| !d.is_zero()),
+        },
     })
 }
 

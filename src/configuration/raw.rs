@@ -15,6 +15,13 @@ pub struct RawConfig {
     pub sync: RawSync,
     pub ldap: RawLdap,
     pub qualytics: RawQualytics,
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub retention: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,6 +27,19 @@ pub struct Settings {
     pub ldap: Option<LdapSettings>,
     /// The Qualytics target; `None` when not configured.
     pub qualytics: Option<QualyticsSettings>,
+    /// How long the change log (the audit trail) keeps entries; `None`: for ever.
+    #[serde(serialize_with = "optional_duration")]
+    pub audit_retention: Option<Duration>,
+}
+
+fn optional_duration<S: Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(d) => human_duration(d, serializer),
+        None => serializer.serialize_str("forever"),
+    }
 }
 
 /// Which groups a rule applies to.

@@ -19,6 +19,37 @@ pub(crate) struct Change {
     pub detail: Option<serde_json::Value>,
 }
 
+/// The audit detail of a write: the resource before and after, redacted. Documents never hold a
+/// password (it is dropped when a body is read), but any key that names a secret is removed
+/// here all the same, so the audit trail cannot become a copy of one.
+pub(crate) fn audit_detail(
+    before: Option<&crate::domain::Document>,
+    after: Option<&crate::domain::Document>,
+) -> Option<serde_json::Value> {
+    fn redact(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.retain(|key, _| {
+                    let key = key.to_ascii_lowercase();
+                    !(key.contains("password") || key.contains("secret") || key.contains("token"))
+                });
+                map.values_mut().for_each(redact);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
+        }
+    }
+    let mut detail = serde_json::Map::new();
+    for (key, document) in [("before", before), ("after", after)] {
+        if let Some(document) = document {
+            let mut value = serde_json::Value::Object(document.attributes().clone());
+            redact(&mut value);
+            detail.insert(key.to_owned(), value);
+        }
+    }
+    Some(serde_json::Value::Object(detail))
+}
+
 impl Store {
     /// Appends a change-log row on `connection`, which must be the transaction making the change.
     pub(crate) async fn record_change(
@@ -44,6 +75,54 @@ impl Store {
         Ok(())
     }
 
+    /// A page of the audit trail: the tenant's changes after `after_seq`, oldest first, since
+    /// `since` and of one resource when given.
+    pub async fn audit(
+        &self,
+        tenant_id: TenantId,
+        after_seq: i64,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        resource: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<ChangeRecord>, DomainError> {
+        let mut select = change_log::Entity::find()
+            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(change_log::Column::Seq.gt(after_seq));
+        if let Some(since) = since {
+            select = select.filter(change_log::Column::OccurredAt.gte(since));
+        }
+        if let Some(resource) = resource {
+            select = select.filter(change_log::Column::ResourceId.eq(resource));
+        }
+        Ok(select
+            .order_by_asc(change_log::Column::Seq)
+            .limit(limit)
+            .all(self.reader())
+            .await
+            .map_err(error::classify)?
+            .into_iter()
+            .map(record_from_model)
+            .collect())
+    }
+
+    /// Deletes change-log entries older than `before`: the retention of the audit trail. The
+    /// reconciler does not need them: a run reads the whole state, and the schedule's drift
+    /// check converges whatever the follower missed.
+    pub async fn prune_changes(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, DomainError> {
+        let transaction = self.write().await?;
+        let deleted = change_log::Entity::delete_many()
+            .filter(change_log::Column::OccurredAt.lt(before))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?
+            .rows_affected;
+        transaction.commit().await.map_err(error::classify)?;
+        Ok(deleted)
+    }
+
     /// A tenant's change log after `after_seq`, oldest first, at most `limit` entries.
     pub async fn changes_since(
         &self,
@@ -60,17 +139,21 @@ impl Store {
             .await
             .map_err(error::classify)?
             .into_iter()
-            .map(|row| ChangeRecord {
-                seq: row.seq,
-                tenant_id: TenantId::from_uuid(row.tenant_id),
-                occurred_at: row.occurred_at,
-                token_id: row.token_id.map(TokenId::from_uuid),
-                request_id: row.request_id,
-                resource_type: row.resource_type,
-                resource_id: row.resource_id,
-                operation: row.operation,
-                detail: row.detail,
-            })
+            .map(record_from_model)
             .collect())
+    }
+}
+
+fn record_from_model(row: change_log::Model) -> ChangeRecord {
+    ChangeRecord {
+        seq: row.seq,
+        tenant_id: TenantId::from_uuid(row.tenant_id),
+        occurred_at: row.occurred_at,
+        token_id: row.token_id.map(TokenId::from_uuid),
+        request_id: row.request_id,
+        resource_type: row.resource_type,
+        resource_id: row.resource_id,
+        operation: row.operation,
+        detail: row.detail,
     }
 }

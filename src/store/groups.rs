@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::change_log::Change;
+use super::change_log::{Change, audit_detail};
 use super::entity::groups;
 use super::query::{self, Table};
 use super::users::check_version;
@@ -41,10 +41,11 @@ impl Store {
         set_data(&mut model, &data, now)?;
         let transaction = self.write().await?;
         let model = model.insert(&transaction).await.map_err(error::classify)?;
+        let detail = audit_detail(None, Some(data.document()));
         self.record_change(
             &transaction,
             actor,
-            group_change(id, ChangeOp::Create, None),
+            group_change(id, ChangeOp::Create, detail),
         )
         .await?;
         self.apply_members(
@@ -167,10 +168,11 @@ impl Store {
         };
         set_data(&mut model, &data, now)?;
         let model = model.update(&transaction).await.map_err(error::classify)?;
+        let detail = audit_detail(Some(current.data.document()), Some(data.document()));
         self.record_change(
             &transaction,
             actor,
-            group_change(id, ChangeOp::Update, None),
+            group_change(id, ChangeOp::Update, detail),
         )
         .await?;
         self.apply_members(&transaction, actor, id, members, unknown)
@@ -191,16 +193,20 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<(), DomainError> {
         let transaction = self.write().await?;
-        let current = find_group(&transaction, actor.tenant_id, id, true).await?;
-        check_version(current.version, expected_version)?;
+        let current = group_from_model(
+            find_group(&transaction, actor.tenant_id, id, true).await?,
+            None,
+        )?;
+        check_version(current.meta.version, expected_version)?;
         groups::Entity::delete_by_id(id.as_uuid())
             .exec(&transaction)
             .await
             .map_err(error::classify)?;
+        let detail = audit_detail(Some(current.data.document()), None);
         self.record_change(
             &transaction,
             actor,
-            group_change(id, ChangeOp::Delete, None),
+            group_change(id, ChangeOp::Delete, detail),
         )
         .await?;
         transaction.commit().await.map_err(error::classify)

@@ -7,7 +7,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
-use super::change_log::Change;
+use super::change_log::{Change, audit_detail};
 use super::entity::{group_members, groups, users};
 use super::query::{self, Table};
 use super::{Store, error};
@@ -36,8 +36,13 @@ impl Store {
             .insert(&transaction)
             .await
             .map_err(|e| user_name_conflict(e, &data))?;
-        self.record_change(&transaction, actor, user_change(id, ChangeOp::Create))
-            .await?;
+        let detail = audit_detail(None, Some(data.document()));
+        self.record_change(
+            &transaction,
+            actor,
+            user_change(id, ChangeOp::Create, detail),
+        )
+        .await?;
         transaction.commit().await.map_err(error::classify)?;
         user_from_model(model, Vec::new())
     }
@@ -68,6 +73,22 @@ impl Store {
             .ok_or_else(|| DomainError::not_found("User", id))?;
         let mut groups = self.groups_of_users(connection, &[id]).await?;
         user_from_model(model, groups.remove(&id).unwrap_or_default())
+    }
+
+    /// The id of the tenant's user with that userName (compared case-insensitively).
+    pub async fn user_id_by_name(
+        &self,
+        tenant_id: TenantId,
+        user_name: &str,
+    ) -> Result<UserId, DomainError> {
+        users::Entity::find()
+            .filter(users::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(users::Column::UserNameKey.eq(user_name.to_lowercase()))
+            .one(self.reader())
+            .await
+            .map_err(error::classify)?
+            .map(|m| UserId::from_uuid(m.id))
+            .ok_or_else(|| DomainError::not_found("User", user_name))
     }
 
     /// One page of the tenant's users matching the query's filter, in its order (creation order
@@ -155,8 +176,13 @@ impl Store {
             .update(&transaction)
             .await
             .map_err(|e| user_name_conflict(e, &data))?;
-        self.record_change(&transaction, actor, user_change(id, ChangeOp::Update))
-            .await?;
+        let detail = audit_detail(Some(current.data.document()), Some(data.document()));
+        self.record_change(
+            &transaction,
+            actor,
+            user_change(id, ChangeOp::Update, detail),
+        )
+        .await?;
         transaction.commit().await.map_err(error::classify)?;
         Ok(user_from_model(model, current.groups)?)
     }
@@ -193,8 +219,13 @@ impl Store {
             .exec(&transaction)
             .await
             .map_err(error::classify)?;
-        self.record_change(&transaction, actor, user_change(id, ChangeOp::Delete))
-            .await?;
+        let detail = audit_detail(Some(current.data.document()), None);
+        self.record_change(
+            &transaction,
+            actor,
+            user_change(id, ChangeOp::Delete, detail),
+        )
+        .await?;
         transaction.commit().await.map_err(error::classify)
     }
 }
@@ -215,12 +246,12 @@ pub(crate) fn check_version(current: i64, expected: Option<i64>) -> Result<(), D
     }
 }
 
-fn user_change(id: UserId, op: ChangeOp) -> Change {
+fn user_change(id: UserId, op: ChangeOp, detail: Option<serde_json::Value>) -> Change {
     Change {
         kind: ResourceKind::User,
         resource_id: Some(id.as_uuid()),
         op,
-        detail: None,
+        detail,
     }
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod admin_api;
+mod audit;
 mod authentication;
 mod bad_input;
 mod bulk;
