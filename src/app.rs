@@ -77,6 +77,10 @@ pub struct Running {
     pub store: Store,
     /// Reconciliation into the configured targets.
     pub reconciler: Reconciler,
+    quotas: Arc<RateLimits>,
+    certificate: Option<Arc<api::tls::Certificate>>,
+    /// What the admin API's permission preview uses; replaced on reload with the targets.
+    qualytics_rules: SharedQualyticsSettings,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     grace: Duration,
@@ -97,6 +101,8 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
     let reconciler = reconciler(settings, &store)?;
     let normalisations = Arc::new(api::NormalisationCounts::default());
     let limits = Arc::new(RateLimits::new(settings.scim.quota));
+    let limits_handle = limits.clone();
+    let qualytics_rules = Arc::new(std::sync::RwLock::new(settings.qualytics.clone()));
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let activity = Arc::new(api::activity::Activity::default());
     let reconciler = reconciler.with_metrics(metrics.clone(), clock.clone());
@@ -140,15 +146,20 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         reconciliation: Arc::new(ReconcilerHandle(
             reconciler.clone(),
             store.clone(),
-            settings.qualytics.clone(),
+            qualytics_rules.clone(),
         )),
     });
 
     let shutdown = CancellationToken::new();
+    let mut certificate = None;
     let scim_server: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &settings.scim.tls {
         Some(files) => {
-            let config = api::tls::server_config(&files.certificate, &files.private_key)
-                .map_err(StartError::Tls)?;
+            let loaded = Arc::new(
+                api::tls::Certificate::load(&files.certificate, &files.private_key)
+                    .map_err(StartError::Tls)?,
+            );
+            certificate = Some(loaded.clone());
+            let config = loaded.server_config().map_err(StartError::Tls)?;
             Box::pin(api::tls::serve_scim_tls(
                 scim_listener,
                 config,
@@ -219,6 +230,9 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
         admin_address,
         store,
         reconciler,
+        quotas: limits_handle,
+        certificate,
+        qualytics_rules,
         shutdown,
         tasks,
         grace: settings.server.shutdown_grace,
@@ -226,6 +240,27 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
 }
 
 impl Running {
+    /// Applies what a configuration reload (SIGHUP) may change while serving: the default
+    /// quota, the targets' mapping rules, and the TLS certificate. Listen addresses, the
+    /// database and the rest need a restart; connections stay open throughout. On an error
+    /// nothing is changed.
+    pub fn reload(&self, settings: &Settings) -> Result<(), String> {
+        let targets = targets(settings).map_err(|e| e.to_string())?;
+        match (&self.certificate, &settings.scim.tls) {
+            (Some(certificate), Some(files)) => {
+                certificate.reload(&files.certificate, &files.private_key)?;
+            }
+            (None, None) => {}
+            _ => return Err("turning TLS on or off needs a restart".into()),
+        }
+        self.quotas.set_default(settings.scim.quota);
+        self.reconciler.replace_targets(targets);
+        if let Ok(mut rules) = self.qualytics_rules.write() {
+            rules.clone_from(&settings.qualytics);
+        }
+        Ok(())
+    }
+
     /// Cancelling this token starts the shutdown.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -337,6 +372,19 @@ async fn maintain_limits(store: Store, limits: Arc<RateLimits>, shutdown: Cancel
 
 /// The reconciler over the targets the configuration enables.
 pub fn reconciler(settings: &Settings, store: &Store) -> Result<Reconciler, StartError> {
+    Ok(Reconciler::new(
+        store.clone(),
+        targets(settings)?,
+        Guard {
+            max_destructive: settings.sync.guard_max_destructive,
+            max_destructive_percent: settings.sync.guard_max_destructive_percent,
+        },
+        chrono::Duration::from_std(settings.sync.lease).unwrap_or(chrono::Duration::minutes(15)),
+    ))
+}
+
+/// The targets the configuration enables, with its mapping rules.
+fn targets(settings: &Settings) -> Result<Vec<Arc<dyn Target>>, StartError> {
     let mut targets: Vec<Arc<dyn Target>> = Vec::new();
     if let Some(ldap) = &settings.ldap {
         targets.push(Arc::new(LdapTarget::new(ldap.clone())));
@@ -346,24 +394,15 @@ pub fn reconciler(settings: &Settings, store: &Store) -> Result<Reconciler, Star
             QualyticsTarget::new(qualytics.clone()).map_err(StartError::Target)?,
         ));
     }
-    Ok(Reconciler::new(
-        store.clone(),
-        targets,
-        Guard {
-            max_destructive: settings.sync.guard_max_destructive,
-            max_destructive_percent: settings.sync.guard_max_destructive_percent,
-        },
-        chrono::Duration::from_std(settings.sync.lease).unwrap_or(chrono::Duration::minutes(15)),
-    ))
+    Ok(targets)
 }
 
 /// The admin API's way to run reconciliation and read the permission model.
 #[derive(Debug)]
-struct ReconcilerHandle(
-    Reconciler,
-    Store,
-    Option<crate::configuration::QualyticsSettings>,
-);
+struct ReconcilerHandle(Reconciler, Store, SharedQualyticsSettings);
+
+type SharedQualyticsSettings =
+    Arc<std::sync::RwLock<Option<crate::configuration::QualyticsSettings>>>;
 
 #[async_trait::async_trait]
 impl api::Reconciliation for ReconcilerHandle {
@@ -405,7 +444,12 @@ impl api::Reconciliation for ReconcilerHandle {
     }
 
     async fn permissions(&self, tenant: &Tenant) -> Result<serde_json::Value, String> {
-        let settings = self.2.as_ref().ok_or("no Qualytics rules are configured")?;
+        let settings = self
+            .2
+            .read()
+            .ok()
+            .and_then(|rules| rules.clone())
+            .ok_or("no Qualytics rules are configured")?;
         let users = self
             .1
             .all_users(tenant.id)
@@ -416,7 +460,7 @@ impl api::Reconciliation for ReconcilerHandle {
             .all_groups(tenant.id)
             .await
             .map_err(|e| e.to_string())?;
-        let model = crate::sync::qualytics::permissions::model(settings, tenant, &users, &groups);
+        let model = crate::sync::qualytics::permissions::model(&settings, tenant, &users, &groups);
         serde_json::to_value(model).map_err(|e| e.to_string())
     }
 }

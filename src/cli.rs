@@ -209,7 +209,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         };
     }
     let result = match configuration::load(cli.config.as_deref(), None) {
-        Ok(settings) => execute(cli.command, settings).await,
+        Ok(settings) => execute(cli.command, settings, cli.config.as_deref()).await,
         Err(e) => Err(e.to_string()),
     };
     match result {
@@ -221,10 +221,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(command: Command, settings: Settings) -> Result<(), Failure> {
+async fn execute(
+    command: Command,
+    settings: Settings,
+    config: Option<&std::path::Path>,
+) -> Result<(), Failure> {
     if matches!(command, Command::Serve) {
         telemetry::init(&settings.log, None);
-        return serve(settings).await;
+        return serve(settings, config).await;
     }
     telemetry::init(&settings.log, Some("warn"));
     if matches!(command, Command::CheckConfig) {
@@ -711,7 +715,7 @@ async fn selftest(url: &str, token: &str, idp: &str) -> Result<ExitCode, Failure
     })
 }
 
-async fn serve(settings: Settings) -> Result<(), Failure> {
+async fn serve(settings: Settings, config: Option<&std::path::Path>) -> Result<(), Failure> {
     let running = app::start(&settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
@@ -729,11 +733,36 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
         "to connect an IdP: `dirsync tenant create NAME` then `dirsync token create --tenant NAME`"
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    shutdown.cancelled().await;
+    let mut hangup = signals::hangups().map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(()) = hangup.recv() => reload(&running, config),
+        }
+    }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: read the configuration file again and apply what can change while serving. A bad
+/// file is logged and the running configuration kept, so a typo never takes the daemon down.
+fn reload(running: &app::Running, config: Option<&std::path::Path>) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+    let outcome = configuration::load(config, None)
+        .map_err(|e| e.to_string())
+        .and_then(|settings| running.reload(&settings));
+    match outcome {
+        Ok(()) => tracing::info!(
+            "configuration reloaded: quotas, mapping rules and the TLS certificate are in effect"
+        ),
+        Err(error) => tracing::error!(
+            %error,
+            "configuration reload failed; still running with the previous configuration"
+        ),
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 }
 
 async fn set_paused(store: &Store, name: &str, pause: bool) -> Result<(), Failure> {

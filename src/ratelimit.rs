@@ -32,7 +32,7 @@ struct Bucket {
 
 /// The limiters of every tenant seen recently.
 pub struct RateLimits {
-    default: Quota,
+    default: Mutex<Quota>,
     overrides: Mutex<HashMap<TenantId, Quota>>,
     paused: Mutex<std::collections::HashSet<TenantId>>,
     buckets: Mutex<HashMap<(TenantId, Class), Bucket>>,
@@ -49,9 +49,7 @@ pub enum Refusal {
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimits")
-            .field("default", &self.default)
-            .finish_non_exhaustive()
+        f.debug_struct("RateLimits").finish_non_exhaustive()
     }
 }
 
@@ -65,7 +63,7 @@ impl RateLimits {
     /// Limits with this quota for tenants without one of their own.
     pub fn new(default: Quota) -> Self {
         Self {
-            default,
+            default: Mutex::new(default),
             overrides: Mutex::new(HashMap::new()),
             paused: Mutex::new(std::collections::HashSet::new()),
             buckets: Mutex::new(HashMap::new()),
@@ -78,7 +76,17 @@ impl RateLimits {
             .lock()
             .ok()
             .and_then(|o| o.get(&tenant).copied())
-            .unwrap_or(self.default)
+            .unwrap_or_else(|| match self.default.lock() {
+                Ok(default) => *default,
+                Err(poisoned) => *poisoned.into_inner(),
+            })
+    }
+
+    /// Changes the quota of tenants without their own (a configuration reload).
+    pub fn set_default(&self, quota: Quota) {
+        if let Ok(mut default) = self.default.lock() {
+            *default = quota;
+        }
     }
 
     /// Sets the tenant quotas that differ from the default (all of them, replacing the old).

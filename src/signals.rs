@@ -1,5 +1,6 @@
 //! SIGTERM and SIGINT start a graceful shutdown by cancelling the token; a second signal while
 //! shutting down exits at once, for an operator who does not want to wait out the grace period.
+//! SIGHUP asks for a configuration reload (`systemctl reload dirsync`).
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -29,4 +30,9 @@ pub fn cancel_on_signal(token: CancellationToken) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Each SIGHUP as one `recv()`; signals that arrive during a reload collapse into one more.
+pub fn hangups() -> std::io::Result<tokio::signal::unix::Signal> {
+    signal(SignalKind::hangup())
 }

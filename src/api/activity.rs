@@ -44,6 +44,21 @@ impl Activity {
         }
     }
 
+    /// Requests of every tenant per minute over the hour before `now`, oldest minute first.
+    pub fn per_minute(&self, now: DateTime<Utc>) -> Vec<u64> {
+        let minute = now.timestamp() / 60;
+        let mut series = vec![0; WINDOW as usize];
+        if let Ok(all) = self.0.lock() {
+            for m in all.values().flatten() {
+                let age = minute - m.at;
+                if (0..WINDOW).contains(&age) {
+                    series[(WINDOW - 1 - age) as usize] += m.requests;
+                }
+            }
+        }
+        series
+    }
+
     /// Requests and 429s of the tenant in the hour before `now`.
     pub fn last_hour(&self, tenant: TenantId, now: DateTime<Utc>) -> (u64, u64) {
         let minute = now.timestamp() / 60;

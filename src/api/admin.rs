@@ -158,6 +158,9 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
         );
         return Ok(response);
     }
+    if matches!(request.segments.as_slice(), [admin] if admin == "admin") {
+        return Ok(status_page(state, request).await);
+    }
     auth::admin(request, &state.credential_digest)?;
     let store = &state.store;
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
@@ -372,6 +375,50 @@ async fn route(state: &AdminState, request: &HttpRequest) -> Result<Response, Ap
         (["v1", "tokens", _], _) => Err(not_allowed()),
         _ => Err(ApiError::NoEndpoint(request.path.clone())),
     }
+}
+
+/// `/admin/`, for a browser: asks for the admin credential as a Basic password.
+async fn status_page(state: &AdminState, request: &HttpRequest) -> Response {
+    if auth::admin_in_browser(request, &state.credential_digest).is_err() {
+        let mut response = reply::html(
+            StatusCode::UNAUTHORIZED,
+            "<!doctype html><p>The admin credential is the password (any user name).</p>".into(),
+        );
+        reply::set_header(
+            &mut response,
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"dirsync admin\"",
+        );
+        return response;
+    }
+    let now = state.clock.now();
+    let mut tenants = Vec::new();
+    let mut marks = Vec::new();
+    let all = state.store.list_tenants().await.unwrap_or_default();
+    for tenant in &all {
+        let Ok(mut status) = state.reconciliation.status(tenant).await else {
+            continue;
+        };
+        let (requests, limited) = state.activity.last_hour(tenant.id, now);
+        status["requests_last_hour"] = json!(requests);
+        status["rate_limited_last_hour"] = json!(limited);
+        tenants.push(super::status_page::TenantRow { status });
+    }
+    for run in state.store.runs(None, 200).await.unwrap_or_default() {
+        let tenant = all
+            .iter()
+            .find(|t| t.id == run.tenant_id)
+            .map(|t| t.name.to_string())
+            .unwrap_or_default();
+        marks.push(super::status_page::RunMark {
+            at: run.started_at,
+            outcome: run.status,
+            tenant,
+            target: run.target,
+        });
+    }
+    let html = super::status_page::render(&tenants, &state.activity.per_minute(now), &marks, now);
+    reply::html(StatusCode::OK, html)
 }
 
 /// Applies tenants' quotas and pauses to this process at once.

@@ -45,3 +45,31 @@ pub fn admin(request: &HttpRequest, credential_digest: &str) -> Result<(), ApiEr
         Err(ApiError::InvalidCredential)
     }
 }
+
+/// Checks the admin credential as a browser sends it: HTTP Basic (RFC 7617) with the
+/// credential as the password (any user name), or a bearer token.
+pub fn admin_in_browser(request: &HttpRequest, credential_digest: &str) -> Result<(), ApiError> {
+    use base64::Engine;
+    let value = request
+        .header(header::AUTHORIZATION)
+        .ok_or(ApiError::MissingCredential)?;
+    let Some(encoded) = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim())
+    else {
+        return admin(request, credential_digest);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(ApiError::InvalidCredential)?;
+    let password = decoded.split_once(':').map_or("", |(_, p)| p);
+    let presented = secret::token_digest(password);
+    if secret::constant_time_eq(&presented, credential_digest) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidCredential)
+    }
+}

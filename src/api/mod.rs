@@ -10,6 +10,7 @@ mod normalisations;
 mod reply;
 mod request;
 mod scim;
+mod status_page;
 pub mod tls;
 
 use std::sync::Arc;

@@ -32,6 +32,11 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response {
     with_body(status, serialize(value), "application/json")
 }
 
+/// An HTML page.
+pub fn html(status: StatusCode, body: String) -> Response {
+    with_body(status, body.into_bytes(), "text/html; charset=utf-8")
+}
+
 /// 204 No Content.
 pub fn no_content() -> Response {
     let mut response = Vec::<u8>::new().into_response();

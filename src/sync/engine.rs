@@ -188,7 +188,8 @@ pub enum SyncError {
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     store: Store,
-    targets: Vec<Arc<dyn Target>>,
+    /// Shared by every clone (the loops, the admin API), so a reload reaches them all.
+    targets: Arc<std::sync::RwLock<Vec<Arc<dyn Target>>>>,
     guard: Guard,
     lease: chrono::Duration,
     holder: String,
@@ -205,7 +206,7 @@ impl Reconciler {
     ) -> Self {
         Self {
             store,
-            targets,
+            targets: Arc::new(std::sync::RwLock::new(targets)),
             guard,
             lease,
             holder: format!("dirsync-{}", Uuid::new_v4().simple()),
@@ -223,14 +224,26 @@ impl Reconciler {
         self
     }
 
+    fn current_targets(&self) -> Vec<Arc<dyn Target>> {
+        self.targets.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the targets (a configuration reload: new mapping rules); runs in progress
+    /// finish with the targets they started with.
+    pub fn replace_targets(&self, targets: Vec<Arc<dyn Target>>) {
+        if let Ok(mut current) = self.targets.write() {
+            *current = targets;
+        }
+    }
+
     /// Whether any target is configured.
     pub fn has_targets(&self) -> bool {
-        !self.targets.is_empty()
+        !self.current_targets().is_empty()
     }
 
     /// The targets that keep this tenant.
     pub fn targets_of(&self, tenant: &Tenant) -> Vec<&'static str> {
-        self.targets
+        self.current_targets()
             .iter()
             .filter(|t| t.serves(tenant))
             .map(|t| t.name())
@@ -247,10 +260,9 @@ impl Reconciler {
         force: bool,
     ) -> Result<Report, SyncError> {
         let target = self
-            .targets
-            .iter()
+            .current_targets()
+            .into_iter()
             .find(|t| t.name() == target && t.serves(tenant))
-            .cloned()
             .ok_or_else(|| SyncError::UnknownTarget {
                 tenant: tenant.name.to_string(),
                 target: target.to_owned(),

@@ -544,3 +544,57 @@ async fn a_refused_token_fails_the_run_with_a_reason_and_changes_nothing(
     );
     assert!(standin.world.lock().unwrap().writes().is_empty());
 }
+
+/// `systemctl reload` with edited rules: the preview and the next apply both use the new ones.
+#[tokio::test]
+async fn a_reload_with_edited_rules_changes_the_preview_and_the_next_apply() {
+    let (mut app, standin) = spawn(Backend::Sqlite, "").await.unwrap();
+    let ids = users(&app).await;
+    app.create_group("Data Engineers", &[&ids[0]]).await;
+    reconcile(&app, false).await;
+    let edited = tempfile::tempdir().unwrap();
+    let file = edited.path().join("dirsync.toml");
+    std::fs::write(
+        &file,
+        config_text(&standin.url).replace(
+            "permission = \"Editor\"\ndatastores = [1, 2]",
+            "permission = \"Author\"\ndatastores = [3]",
+        ),
+    )
+    .unwrap();
+    let settings = dirsync::configuration::load(
+        Some(&file),
+        Some(
+            [("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+    )
+    .unwrap();
+    let running = app.take_running();
+    running.reload(&settings).unwrap();
+
+    let body: serde_json::Value = app
+        .admin(Method::GET, "/v1/tenants/acme/permissions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["teams"][0]["permission"], "Author", "{body}");
+    let report = reconcile(&app, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.failures);
+    let team = standin
+        .world
+        .lock()
+        .unwrap()
+        .team("Data Engineers")
+        .unwrap();
+    assert_eq!(
+        (team["permission"].clone(), team["datastore_ids"].clone()),
+        (json!("Author"), json!([3]))
+    );
+    running.shutdown().await;
+}

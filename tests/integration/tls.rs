@@ -120,3 +120,69 @@ async fn a_missing_certificate_stops_the_daemon_at_start_with_a_sentence() {
         "{error}"
     );
 }
+
+fn trusting(pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn reload_settings(certificate: &Certificate) -> dirsync::configuration::Settings {
+    dirsync::configuration::load(
+        None,
+        Some(
+            [
+                ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
+                ("DIRSYNC__SCIM__TLS_CERTIFICATE", &certificate.cert_path),
+                ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &certificate.key_path),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_reload_serves_a_renewed_certificate_and_a_broken_one_keeps_the_old() {
+    let old = self_signed();
+    let mut app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("DIRSYNC__SCIM__TLS_CERTIFICATE", &old.cert_path),
+            ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &old.key_path),
+        ],
+    )
+    .await
+    .unwrap();
+    let port = app
+        .scim
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let health = format!("https://localhost:{port}/healthz");
+    assert!(trusting(&old.pem).get(&health).send().await.is_ok());
+
+    // certbot renews: new files at the same paths, then `systemctl reload`.
+    let renewed = self_signed();
+    std::fs::copy(&renewed.cert_path, &old.cert_path).unwrap();
+    std::fs::copy(&renewed.key_path, &old.key_path).unwrap();
+    let running = app.take_running();
+    running.reload(&reload_settings(&old)).unwrap();
+    assert!(trusting(&renewed.pem).get(&health).send().await.is_ok());
+    assert!(
+        trusting(&old.pem).get(&health).send().await.is_err(),
+        "new handshakes get the renewed certificate"
+    );
+
+    std::fs::write(&old.key_path, "not a key").unwrap();
+    let error = running.reload(&reload_settings(&old)).unwrap_err();
+    assert!(error.contains("cannot read the TLS private key"), "{error}");
+    assert!(trusting(&renewed.pem).get(&health).send().await.is_ok());
+    running.shutdown().await;
+}
