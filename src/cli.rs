@@ -106,6 +106,18 @@ enum Command {
         #[arg(long)]
         idp: String,
     },
+    /// Start a throwaway daemon on loopback, load it like an IdP does, and print the figures.
+    Bench {
+        /// How many users to create.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// How many members the large group grows to (at most --users).
+        #[arg(long, default_value_t = 50_000)]
+        members: usize,
+        /// Run on this PostgreSQL database instead of a temporary SQLite file.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +220,28 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Command::Bench {
+        users,
+        members,
+        database_url,
+    } = &cli.command
+    {
+        let options = crate::bench::Options {
+            users: *users,
+            members: *members,
+            database_url: database_url.clone(),
+        };
+        return match crate::bench::run(&options).await {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = match configuration::load(cli.config.as_deref(), None) {
         Ok(settings) => execute(cli.command, settings, cli.config.as_deref()).await,
         Err(e) => Err(e.to_string()),
@@ -287,7 +321,10 @@ async fn execute(
             .await
         }
         Command::Token(command) => token(&store, &settings, command).await,
-        Command::Serve | Command::CheckConfig | Command::Selftest { .. } => Ok(()),
+        Command::Serve
+        | Command::CheckConfig
+        | Command::Selftest { .. }
+        | Command::Bench { .. } => Ok(()),
     };
     store.close().await;
     result

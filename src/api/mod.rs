@@ -117,3 +117,19 @@ pub fn admin_service(
         async move { admin::handle(&state, request).await }
     })
 }
+
+/// `GET /hello` answering a constant: the benchmark's ceiling for loopback HTTP on this
+/// machine, served by the same stack as the SCIM API so figures can be read as a fraction of it.
+pub async fn serve_hello(
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let hello = warp::path!("hello")
+        .and(warp::get())
+        .map(|| Response::new("hello".into()));
+    warp::serve(hello)
+        .incoming(listener)
+        .graceful(shutdown.cancelled_owned())
+        .run()
+        .await;
+}

@@ -318,3 +318,35 @@ async fn migrate_creates_a_wal_mode_sqlite_database_with_foreign_keys_and_is_ide
         .await;
     assert!(orphan.is_err(), "an orphan membership was accepted");
 }
+
+/// The harness itself, at toy size: every scenario runs against a real daemon without errors.
+#[test]
+fn bench_starts_a_daemon_runs_every_scenario_and_prints_a_table_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dirsync(
+        dir.path(),
+        &[],
+        &["bench", "--users", "120", "--members", "110"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for scenario in [
+        "hello route",
+        "create 120 users",
+        "page all 120 users by 100",
+        "userName eq lookups",
+        "GET user by id",
+        "group PATCH add to 110 members",
+        "(large group present)",
+    ] {
+        assert!(table.contains(scenario), "{scenario} missing from\n{table}");
+    }
+    for row in table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario"))
+    {
+        let errors = row.split('|').nth(8).unwrap().trim();
+        assert_eq!(errors, "0", "{row}");
+    }
+    assert!(table.contains("p50 at 100:"), "{table}");
+}

@@ -1,0 +1,355 @@
+//! `dirsync bench`: starts a daemon on loopback, drives it with the scenarios of an IdP's
+//! provisioning cycle, and prints one table row per scenario. Figures, never assertions: what
+//! is fast enough is read off the table against the hello route measured in the same run.
+
+mod daemon;
+mod load;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Client;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use daemon::Daemon;
+use load::{Figures, drive};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub users: usize,
+    /// How many members the one large group grows to (at most `users`).
+    pub members: usize,
+    /// PostgreSQL instead of SQLite in a temporary directory.
+    pub database_url: Option<String>,
+}
+
+struct Row {
+    scenario: String,
+    figures: Figures,
+    rss_after: f64,
+    note: String,
+}
+
+/// Runs every scenario and returns the table.
+pub async fn run(options: &Options) -> Result<String, String> {
+    let client = Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let daemon = Daemon::start(options.database_url.as_deref())?;
+    let rss_before = daemon.rss_mib();
+    let token = tenant_token(&client, &daemon).await?;
+    let scim = Arc::new(Scim {
+        client: client.clone(),
+        base: daemon.scim.clone(),
+        token,
+    });
+    let mut rows = vec![hello(&client).await?];
+    let mut push = |scenario: String, figures: Figures, note: String| {
+        rows.push(Row {
+            scenario,
+            figures,
+            rss_after: daemon.rss_mib(),
+            note,
+        });
+    };
+
+    let users = options.users;
+    let s = scim.clone();
+    let creates = drive(users, 16, move |i| {
+        let s = s.clone();
+        async move { s.send(s.post("/Users", user(i))).await == Some(201) }
+    })
+    .await;
+    push(format!("create {users} users"), creates, String::new());
+
+    let (paging, ids, first, last) = page_all(&scim).await?;
+    let note = format!("page 1 {:.2} ms, last page {:.2} ms", ms(first), ms(last));
+    push(format!("page all {} users by 100", ids.len()), paging, note);
+    let ids = Arc::new(ids);
+
+    let lookups = |label: &'static str| {
+        let s = scim.clone();
+        let ids = ids.clone();
+        async move {
+            let by_name = {
+                let s = s.clone();
+                drive(users, 32, move |i| {
+                    let s = s.clone();
+                    async move {
+                        let filter = format!("userName eq \"{}\"", user_name(i));
+                        s.send(s.get("/Users").query(&[("filter", filter)])).await == Some(200)
+                    }
+                })
+                .await
+            };
+            let by_id = drive(users, 32, move |i| {
+                let s = s.clone();
+                let ids = ids.clone();
+                async move {
+                    let id = ids.get(i % ids.len().max(1)).cloned().unwrap_or_default();
+                    s.send(s.get(&format!("/Users/{id}"))).await == Some(200)
+                }
+            })
+            .await;
+            (
+                (format!("userName eq lookups{label}"), by_name),
+                (format!("GET user by id{label}"), by_id),
+            )
+        }
+    };
+    let ((name, by_name), (id, by_id)) = lookups("").await;
+    push(name, by_name, String::new());
+    push(id, by_id, String::new());
+
+    let members = options.members.min(ids.len());
+    let (adds, note) = grow_group(&scim, &ids[..members]).await?;
+    push(format!("group PATCH add to {members} members"), adds, note);
+    let ((name, by_name), (id, by_id)) = lookups(" (large group present)").await;
+    push(name, by_name, String::new());
+    push(id, by_id, String::new());
+
+    Ok(table(options, rss_before, &rows))
+}
+
+fn table(options: &Options, rss_before: f64, rows: &[Row]) -> String {
+    let database = if options.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let ceiling = rows.first().map_or(1.0, |r| r.figures.per_second());
+    let mut out = format!(
+        "dirsync bench on {database}, {} users; daemon RSS at start {rss_before:.1} MiB\n\n\
+         | scenario | requests | concurrency | req/s | of hello | p50 ms | p99 ms | errors | RSS after MiB | notes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        options.users
+    );
+    for row in rows {
+        let f = &row.figures;
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {:.0}% | {:.2} | {:.2} | {} | {:.1} | {} |\n",
+            row.scenario,
+            f.requests,
+            f.concurrency,
+            f.per_second(),
+            100.0 * f.per_second() / ceiling,
+            ms(f.percentile(0.5)),
+            ms(f.percentile(0.99)),
+            f.errors,
+            row.rss_after,
+            row.note
+        ));
+    }
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn user_name(i: usize) -> String {
+    format!("bench{i}@example.com")
+}
+
+fn user(i: usize) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name(i),
+        "name": {"givenName": "Bench", "familyName": format!("User {i}")},
+        "emails": [{"value": user_name(i), "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+/// A tenant and token made through the admin API, as an operator would.
+async fn tenant_token(client: &Client, daemon: &Daemon) -> Result<String, String> {
+    let name = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let admin = |path: &str| {
+        client
+            .post(format!("{}{path}", daemon.admin))
+            .bearer_auth(&daemon.admin_token)
+    };
+    admin("/v1/tenants")
+        .json(&json!({"name": name, "idp": "entra"}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("cannot create the bench tenant: {e}"))?;
+    let issued: Value = admin(&format!("/v1/tenants/{name}/tokens"))
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("cannot issue the bench token: {e}"))?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    issued["secret"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no secret in {issued}"))
+}
+
+struct Scim {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl Scim {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+    }
+
+    /// The status, having read the body (so the connection goes back to the pool).
+    async fn send(&self, request: reqwest::RequestBuilder) -> Option<u16> {
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        response.bytes().await.ok()?;
+        Some(status)
+    }
+}
+
+/// Pages through every user 100 at a time, as Entra and Okta do on import; returns the ids.
+async fn page_all(scim: &Scim) -> Result<(Figures, Vec<String>, Duration, Duration), String> {
+    let mut ids = Vec::new();
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    loop {
+        let begun = Instant::now();
+        let page: Value = scim
+            .get("/Users")
+            .query(&[("startIndex", ids.len() + 1), ("count", 100)])
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("paging failed: {e}"))?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        latencies.push(begun.elapsed());
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        if resources.is_empty() {
+            break;
+        }
+        ids.extend(
+            resources
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned)),
+        );
+    }
+    let first = latencies.first().copied().unwrap_or_default();
+    let last = latencies.iter().rev().nth(1).copied().unwrap_or(first);
+    let mut sorted = latencies.clone();
+    sorted.sort_unstable();
+    let figures = Figures {
+        requests: latencies.len(),
+        concurrency: 1,
+        elapsed: started.elapsed(),
+        latencies: sorted,
+        errors: 0,
+    };
+    Ok((figures, ids, first, last))
+}
+
+/// One group grown one PATCH add at a time (Entra's way); the note gives the p50 of the 50
+/// adds that brought it to each size.
+async fn grow_group(scim: &Scim, ids: &[String]) -> Result<(Figures, String), String> {
+    let created: Value = scim
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "bench large group"}),
+        )
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("cannot create the group: {e}"))?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let group = created["id"].as_str().unwrap_or_default().to_owned();
+    let mut latencies = Vec::with_capacity(ids.len());
+    let mut errors = 0;
+    let started = Instant::now();
+    for id in ids {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]
+        });
+        let begun = Instant::now();
+        let request = scim
+            .client
+            .patch(format!("{}/Groups/{group}", scim.base))
+            .bearer_auth(&scim.token)
+            .json(&body);
+        if !matches!(scim.send(request).await, Some(200 | 204)) {
+            errors += 1;
+        }
+        latencies.push(begun.elapsed());
+    }
+    let elapsed = started.elapsed();
+    let mut note = Vec::new();
+    for size in [100_usize, 1_000, 10_000, 50_000] {
+        // The 50 adds that brought the group to `size` members.
+        if let Some(window) = latencies.get(size.saturating_sub(50)..size) {
+            let mut window = window.to_vec();
+            window.sort_unstable();
+            note.push(format!(
+                "p50 at {size}: {:.2} ms",
+                ms(window[window.len() / 2])
+            ));
+        }
+    }
+    latencies.sort_unstable();
+    let figures = Figures {
+        requests: ids.len(),
+        concurrency: 1,
+        elapsed,
+        latencies,
+        errors,
+    };
+    Ok((figures, note.join(", ")))
+}
+
+/// The loopback ceiling: the hello route, with the same client and concurrency as the reads.
+async fn hello(client: &Client) -> Result<Row, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}/hello",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(crate::api::serve_hello(listener, shutdown.clone()));
+    let figures = drive(20_000, 32, |_| {
+        let request = client.get(&url);
+        async move {
+            match request.send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    shutdown.cancel();
+    let _ = server.await;
+    Ok(Row {
+        scenario: "hello route (loopback ceiling)".into(),
+        figures,
+        rss_after: 0.0,
+        note: "served in the bench process".into(),
+    })
+}
