@@ -130,17 +130,7 @@ impl Store {
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<ChangeRecord>, DomainError> {
-        Ok(change_log::Entity::find()
-            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(change_log::Column::Seq.gt(after_seq))
-            .order_by_asc(change_log::Column::Seq)
-            .limit(limit)
-            .all(self.reader())
-            .await
-            .map_err(error::classify)?
-            .into_iter()
-            .map(record_from_model)
-            .collect())
+        self.audit(tenant_id, after_seq, None, None, limit).await
     }
 }
 

@@ -168,13 +168,17 @@ impl Store {
         };
         set_data(&mut model, &data, now)?;
         let model = model.update(&transaction).await.map_err(error::classify)?;
-        let detail = audit_detail(Some(current.data.document()), Some(data.document()));
-        self.record_change(
-            &transaction,
-            actor,
-            group_change(id, ChangeOp::Update, detail),
-        )
-        .await?;
+        // A members-only PATCH (Entra's every add and remove) is recorded once, by
+        // `apply_members`; an update entry would copy the unchanged group twice per request.
+        if data != current.data {
+            let detail = audit_detail(Some(current.data.document()), Some(data.document()));
+            self.record_change(
+                &transaction,
+                actor,
+                group_change(id, ChangeOp::Update, detail),
+            )
+            .await?;
+        }
         self.apply_members(&transaction, actor, id, members, unknown)
             .await?;
         let members = match with_members {

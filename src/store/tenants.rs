@@ -99,7 +99,7 @@ impl Store {
     }
 }
 
-fn tenant_from_model(model: tenants::Model) -> Result<Tenant, DomainError> {
+pub(super) fn tenant_from_model(model: tenants::Model) -> Result<Tenant, DomainError> {
     let settings = match model.settings {
         None => TenantSettings::default(),
         Some(json) => serde_json::from_value(json).map_err(|e| {

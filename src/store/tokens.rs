@@ -6,9 +6,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::entity::api_tokens;
+use super::entity::{api_tokens, tenants};
+use super::tenants::tenant_from_model;
 use super::{Store, error};
-use crate::domain::{ApiToken, DomainError, TenantId, TokenId, token::TokenState};
+use crate::domain::{ApiToken, DomainError, Tenant, TenantId, TokenId, token::TokenState};
 use crate::secret::{self, SecretString};
 
 /// A freshly issued token: the stored record and the secret, which is never available again.
@@ -20,11 +21,12 @@ pub struct NewToken {
     pub secret: SecretString,
 }
 
-/// A request's credential, once checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A request's credential, once checked, with its tenant read in the same query (handlers
+/// need its IdP kind and settings, and must not query for them per request or Bulk operation).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     /// The tenant every operation of the request is confined to.
-    pub tenant_id: TenantId,
+    pub tenant: Tenant,
     /// The token used.
     pub token_id: TokenId,
 }
@@ -148,13 +150,16 @@ impl Store {
     /// in constant time all the same.
     pub async fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthFailure> {
         let digest = secret::token_digest(presented);
-        let model = api_tokens::Entity::find()
+        let (model, tenant) = api_tokens::Entity::find()
             .filter(api_tokens::Column::TokenHash.eq(digest.as_str()))
+            .find_also_related(tenants::Entity)
             .one(self.reader())
             .await
             .map_err(|e| AuthFailure::Store(error::classify(e)))?
-            .filter(|model| secret::constant_time_eq(&model.token_hash, &digest))
+            .filter(|(model, _)| secret::constant_time_eq(&model.token_hash, &digest))
             .ok_or(AuthFailure::Unknown)?;
+        let tenant =
+            tenant_from_model(tenant.ok_or(AuthFailure::Unknown)?).map_err(AuthFailure::Store)?;
         let now = self.clock.now();
         let token = token_from_model(model);
         match token.state(now) {
@@ -169,7 +174,7 @@ impl Store {
             self.touch_token(token.id, now).await;
         }
         Ok(Authenticated {
-            tenant_id: token.tenant_id,
+            tenant,
             token_id: token.id,
         })
     }

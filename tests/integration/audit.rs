@@ -12,6 +12,7 @@ on_both_databases!(
     every_change_records_the_resource_before_and_after_without_secrets,
     the_audit_trail_pages_by_position_and_filters_by_user,
     entries_past_the_retention_are_pruned,
+    a_members_only_patch_is_one_membership_entry_and_a_rename_is_an_update,
 );
 
 async fn audit(app: &TestApp, query: &str) -> Value {
@@ -151,4 +152,26 @@ async fn the_audit_command_prints_a_line_per_change_with_what_changed() {
         "{stdout}"
     );
     assert!(lines[1].contains("changed: title"), "{stdout}");
+}
+
+async fn a_members_only_patch_is_one_membership_entry_and_a_rename_is_an_update(app: TestApp) {
+    let user = app.create_user("member@example.com").await;
+    let group = app.create_group("Engineers", &[]).await;
+    let after_create = audit(&app, "").await["entries"].as_array().unwrap().len();
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": user}]}]),
+    )
+    .await;
+    app.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Engineering"}]),
+    )
+    .await;
+    let trail = audit(&app, "").await;
+    let ops: Vec<&str> = trail["entries"].as_array().unwrap()[after_create..]
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["membership", "update"]);
 }

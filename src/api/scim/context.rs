@@ -43,7 +43,7 @@ impl<'a> ScimContext<'a> {
     where
         'a: 'b,
     {
-        ScimContext::new(self.state, request, self.authenticated)
+        ScimContext::new(self.state, request, self.authenticated.clone())
     }
 
     pub fn request_id(&self) -> &str {
@@ -60,13 +60,13 @@ impl<'a> ScimContext<'a> {
 
     /// The only tenant this request may read or change.
     pub fn tenant(&self) -> TenantId {
-        self.authenticated.tenant_id
+        self.authenticated.tenant.id
     }
 
     /// Who is changing things, for the change log.
     pub fn actor(&self) -> Actor {
         Actor {
-            tenant_id: self.authenticated.tenant_id,
+            tenant_id: self.authenticated.tenant.id,
             token_id: Some(self.authenticated.token_id),
             request_id: Some(self.request.request_id.clone()),
         }
@@ -153,12 +153,12 @@ impl<'a> ScimContext<'a> {
     }
 
     /// For a request that writes: the tenant's dialect, as a fresh [`Quirks`], and its
-    /// settings.
-    pub async fn dialect(&self) -> Result<(Quirks, TenantSettings), ApiError> {
-        let tenant = self.store().tenant_by_id(self.tenant()).await?;
+    /// settings (as read with the token).
+    pub fn dialect(&self) -> (Quirks, &TenantSettings) {
+        let tenant = &self.authenticated.tenant;
         let dialect =
             Dialect::for_kind(tenant.idp_kind).without(&tenant.settings.disabled_normalisations);
-        Ok((Quirks::new(dialect), tenant.settings))
+        (Quirks::new(dialect), &tenant.settings)
     }
 
     /// Logs and counts the normalisations a request needed (whether or not it then succeeded).

@@ -34,7 +34,7 @@ pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Resp
 }
 
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let (mut quirks, settings) = context.dialect().await?;
+    let (mut quirks, settings) = context.dialect();
     let parsed = parse_group(context.json_body()?, &mut quirks);
     context.record(&quirks);
     let (data, members) = parsed?;
@@ -68,7 +68,7 @@ pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiErr
 /// PUT replaces the group, members included: the members not listed are removed.
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     let id = group_id(id)?;
-    let (mut quirks, settings) = context.dialect().await?;
+    let (mut quirks, settings) = context.dialect();
     let parsed = parse_group(context.json_body()?, &mut quirks);
     context.record(&quirks);
     let (data, members) = parsed?;
@@ -93,7 +93,7 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
 pub async fn patch(context: &ScimContext<'_>, raw_id: &str) -> Result<Response, ApiError> {
     let id = group_id(raw_id)?;
     let projection = context.projection(&GROUP_TYPE);
-    let (mut quirks, settings) = context.dialect().await?;
+    let (mut quirks, settings) = context.dialect();
     let answer_with_group = settings.group_patch_response == GroupPatchResponse::Resource;
     let result = match parse_patch(context.json_body()?, &mut quirks) {
         Ok(patch) => {

@@ -116,15 +116,15 @@ async fn route(
         .strip_prefix(state.base_segments.as_slice())
         .ok_or_else(|| ApiError::NoEndpoint(request.path.clone()))?;
     let authenticated = auth::tenant(request, &state.store).await?;
-    *tenant = Some(authenticated.tenant_id);
-    tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant_id));
+    *tenant = Some(authenticated.tenant.id);
+    tracing::Span::current().record("tenant", tracing::field::display(authenticated.tenant.id));
     let class = match request.method {
         Method::GET | Method::HEAD => Class::Read,
         _ => Class::Write,
     };
     state
         .quotas
-        .admit(authenticated.tenant_id, class)
+        .admit(authenticated.tenant.id, class)
         .map_err(|refusal| match refusal {
             Refusal::OverQuota(wait) => ApiError::RateLimited(wait),
             Refusal::Paused => ApiError::Paused,

@@ -31,7 +31,7 @@ pub async fn list(context: &ScimContext<'_>, params: &ListParams) -> Result<Resp
 }
 
 pub async fn create(context: &ScimContext<'_>) -> Result<Response, ApiError> {
-    let (mut quirks, _) = context.dialect().await?;
+    let (mut quirks, _) = context.dialect();
     let data = parse_user(context.json_body()?, &mut quirks);
     context.record(&quirks);
     let user = context.store().create_user(&context.actor(), data?).await?;
@@ -59,7 +59,7 @@ pub async fn get(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiErr
 /// accepted and ignored (read-only and write-only).
 pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, ApiError> {
     let id = user_id(id)?;
-    let (mut quirks, _) = context.dialect().await?;
+    let (mut quirks, _) = context.dialect();
     let data = parse_user(context.json_body()?, &mut quirks);
     context.record(&quirks);
     let data = data?;
@@ -76,7 +76,7 @@ pub async fn replace(context: &ScimContext<'_>, id: &str) -> Result<Response, Ap
 /// PATCH applies to the stored user under its row lock, so concurrent PATCHes serialise.
 pub async fn patch(context: &ScimContext<'_>, raw_id: &str) -> Result<Response, ApiError> {
     let id = user_id(raw_id)?;
-    let (mut quirks, _) = context.dialect().await?;
+    let (mut quirks, _) = context.dialect();
     let result = match parse_patch(context.json_body()?, &mut quirks) {
         Ok(patch) => {
             context
