@@ -502,17 +502,13 @@ async fn a_refused_token_fails_the_run_with_a_reason_and_changes_nothing(
     // A SCIM-only token, say: the controlplane answers 401.
     let bad = dirsync::configuration::QualyticsSettings {
         token: dirsync::secret::SecretString::new("a-scim-only-token".into()),
-        ..dirsync::configuration::load(
+        ..crate::support::settings(
             None,
-            Some(
-                [
-                    ("DIRSYNC__QUALYTICS__URL".to_owned(), standin.url.clone()),
-                    ("DIRSYNC__QUALYTICS__TOKEN".to_owned(), "x".to_owned()),
-                ]
-                .into(),
-            ),
+            &[
+                ("DIRSYNC__QUALYTICS__URL", &standin.url),
+                ("DIRSYNC__QUALYTICS__TOKEN", "x"),
+            ],
         )
-        .unwrap()
         .qualytics
         .unwrap()
     };
@@ -562,16 +558,10 @@ async fn a_reload_with_edited_rules_changes_the_preview_and_the_next_apply() {
         ),
     )
     .unwrap();
-    let settings = dirsync::configuration::load(
+    let settings = crate::support::settings(
         Some(&file),
-        Some(
-            [("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN)]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-    )
-    .unwrap();
+        &[("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN)],
+    );
     let running = app.take_running();
     running.reload(&settings).unwrap();
 

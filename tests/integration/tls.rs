@@ -29,9 +29,8 @@ fn self_signed() -> Certificate {
     }
 }
 
-#[tokio::test]
-async fn the_scim_api_speaks_https_with_a_configured_certificate_and_refuses_plain_http() {
-    let certificate = self_signed();
+/// A daemon serving HTTPS with this certificate, and its SCIM port.
+async fn spawn_https(certificate: &Certificate) -> (TestApp, String) {
     let app = TestApp::spawn_with(
         Backend::Sqlite,
         &[
@@ -50,10 +49,14 @@ async fn the_scim_api_speaks_https_with_a_configured_certificate_and_refuses_pla
         .next()
         .unwrap()
         .to_owned();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certificate.pem.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    (app, port)
+}
+
+#[tokio::test]
+async fn the_scim_api_speaks_https_with_a_configured_certificate_and_refuses_plain_http() {
+    let certificate = self_signed();
+    let (app, port) = spawn_https(&certificate).await;
+    let client = trusting(&certificate.pem);
     let https = format!("https://localhost:{port}/api/scim/v2");
     let response = client
         .request(Method::GET, format!("{https}/ServiceProviderConfig"))
@@ -87,29 +90,20 @@ async fn the_scim_api_speaks_https_with_a_configured_certificate_and_refuses_pla
 #[tokio::test]
 async fn a_missing_certificate_stops_the_daemon_at_start_with_a_sentence() {
     let certificate = self_signed();
-    let settings = dirsync::configuration::load(
+    let settings = crate::support::settings(
         None,
-        Some(
-            [
-                ("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0"),
-                ("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0"),
-                ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
-                ("DIRSYNC__SCIM__TLS_CERTIFICATE", "/nonexistent/cert.pem"),
-                (
-                    "DIRSYNC__SCIM__TLS_PRIVATE_KEY",
-                    certificate.key_path.as_str(),
-                ),
-                (
-                    "DIRSYNC__SERVER__DATA_DIR",
-                    certificate.cert_path.trim_end_matches("/cert.pem"),
-                ),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ),
-    )
-    .unwrap();
+        &[
+            ("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0"),
+            ("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0"),
+            ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
+            ("DIRSYNC__SCIM__TLS_CERTIFICATE", "/nonexistent/cert.pem"),
+            ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &certificate.key_path),
+            (
+                "DIRSYNC__SERVER__DATA_DIR",
+                certificate.cert_path.trim_end_matches("/cert.pem"),
+            ),
+        ],
+    );
     let clock = std::sync::Arc::new(dirsync::clock::SystemClock);
     let error = dirsync::app::start(&settings, clock)
         .await
@@ -129,42 +123,20 @@ fn trusting(pem: &str) -> reqwest::Client {
 }
 
 fn reload_settings(certificate: &Certificate) -> dirsync::configuration::Settings {
-    dirsync::configuration::load(
+    crate::support::settings(
         None,
-        Some(
-            [
-                ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
-                ("DIRSYNC__SCIM__TLS_CERTIFICATE", &certificate.cert_path),
-                ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &certificate.key_path),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ),
+        &[
+            ("DIRSYNC__ADMIN__TOKEN", crate::support::ADMIN_TOKEN),
+            ("DIRSYNC__SCIM__TLS_CERTIFICATE", &certificate.cert_path),
+            ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &certificate.key_path),
+        ],
     )
-    .unwrap()
 }
 
 #[tokio::test]
 async fn a_reload_serves_a_renewed_certificate_and_a_broken_one_keeps_the_old() {
     let old = self_signed();
-    let mut app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            ("DIRSYNC__SCIM__TLS_CERTIFICATE", &old.cert_path),
-            ("DIRSYNC__SCIM__TLS_PRIVATE_KEY", &old.key_path),
-        ],
-    )
-    .await
-    .unwrap();
-    let port = app
-        .scim
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let (mut app, port) = spawn_https(&old).await;
     let health = format!("https://localhost:{port}/healthz");
     assert!(trusting(&old.pem).get(&health).send().await.is_ok());
 

@@ -256,6 +256,15 @@ impl TestApp {
     }
 }
 
+/// Settings as `dirsync` would load them from this file (if any) and these variables only.
+pub fn settings(file: Option<&std::path::Path>, vars: &[(&str, &str)]) -> configuration::Settings {
+    let env = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    configuration::load(file, Some(env)).expect("settings load")
+}
+
 /// A minimal valid User body.
 pub fn user_body(user_name: &str) -> Value {
     serde_json::json!({
