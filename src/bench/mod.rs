@@ -28,7 +28,8 @@ pub struct Options {
 struct Row {
     scenario: String,
     figures: Figures,
-    rss_after: f64,
+    /// The daemon's RSS after the scenario; `None` for the hello route, which it does not serve.
+    rss_after: Option<f64>,
     note: String,
 }
 
@@ -51,7 +52,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
         rows.push(Row {
             scenario,
             figures,
-            rss_after: daemon.rss_mib(),
+            rss_after: Some(daemon.rss_mib()),
             note,
         });
     };
@@ -130,7 +131,7 @@ fn table(options: &Options, rss_before: f64, rows: &[Row]) -> String {
     for row in rows {
         let f = &row.figures;
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.0}% | {:.2} | {:.2} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.0}% | {:.2} | {:.2} | {} | {} | {} |\n",
             row.scenario,
             f.requests,
             f.concurrency,
@@ -139,7 +140,8 @@ fn table(options: &Options, rss_before: f64, rows: &[Row]) -> String {
             ms(f.percentile(0.5)),
             ms(f.percentile(0.99)),
             f.errors,
-            row.rss_after,
+            row.rss_after
+                .map_or_else(|| "–".to_owned(), |rss| format!("{rss:.1}")),
             row.note
         ));
     }
@@ -251,6 +253,7 @@ async fn page_all(scim: &Scim) -> Result<(Figures, Vec<String>, Duration, Durati
         );
     }
     let first = latencies.first().copied().unwrap_or_default();
+    // The last page that had users; the final request only finds the end.
     let last = latencies.iter().rev().nth(1).copied().unwrap_or(first);
     let mut sorted = latencies.clone();
     sorted.sort_unstable();
@@ -349,7 +352,7 @@ async fn hello(client: &Client) -> Result<Row, String> {
     Ok(Row {
         scenario: "hello route (loopback ceiling)".into(),
         figures,
-        rss_after: 0.0,
+        rss_after: None,
         note: "served in the bench process".into(),
     })
 }
