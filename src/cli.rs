@@ -117,6 +117,10 @@ enum Command {
         /// Run on this PostgreSQL database instead of a temporary SQLite file.
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+        /// A setting for the daemon under test, as the environment variable that sets it, e.g.
+        /// `--daemon-env DIRSYNC__LOG__LEVEL=warn`; repeatable.
+        #[arg(long, value_name = "NAME=VALUE", value_parser = daemon_env)]
+        daemon_env: Vec<(String, String)>,
     },
 }
 
@@ -224,12 +228,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         users,
         members,
         database_url,
+        daemon_env,
     } = &cli.command
     {
         let options = crate::bench::Options {
             users: *users,
             members: *members,
             database_url: database_url.clone(),
+            daemon_env: daemon_env.clone(),
         };
         return match crate::bench::run(&options).await {
             Ok(table) => {
@@ -1060,4 +1066,16 @@ fn print_token(token: &ApiToken, state: TokenState) {
         time(token.expires_at),
         time(token.last_used_at)
     );
+}
+
+/// Parses `--daemon-env`: only `DIRSYNC__` settings, so the bench cannot be pointed at an
+/// operator's configuration file by accident.
+fn daemon_env(value: &str) -> Result<(String, String), String> {
+    let (name, setting) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not NAME=VALUE"))?;
+    if !name.starts_with("DIRSYNC__") {
+        return Err(format!("{name} is not a DIRSYNC__ setting"));
+    }
+    Ok((name.to_owned(), setting.to_owned()))
 }

@@ -10,6 +10,7 @@ mod m20261125_000002_create_users_groups_members;
 mod m20261125_000003_create_change_log_and_sync_runs;
 mod m20261201_000004_add_tenant_settings;
 mod m20261201_000005_create_target_links_and_leases;
+mod m20261201_000006_index_listing_order;
 
 /// Runs dirsync's migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_change_log_and_sync_runs::Migration),
             Box::new(m20261201_000004_add_tenant_settings::Migration),
             Box::new(m20261201_000005_create_target_links_and_leases::Migration),
+            Box::new(m20261201_000006_index_listing_order::Migration),
         ]
     }
 }

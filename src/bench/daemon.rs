@@ -19,7 +19,10 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts the daemon on SQLite in a fresh directory, or on this PostgreSQL database.
-    pub fn start(database_url: Option<&str>) -> Result<Self, String> {
+    pub fn start(
+        database_url: Option<&str>,
+        settings: &[(String, String)],
+    ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let data_dir = std::env::temp_dir().join(format!("dirsync-bench-{}", std::process::id()));
         std::fs::create_dir_all(&data_dir)
@@ -39,6 +42,7 @@ impl Daemon {
             .env("DIRSYNC__SCIM__BURST", "1000000")
             .env("DIRSYNC__SYNC__SCHEDULE", "")
             .env("DIRSYNC__LOG__FORMAT", "json")
+            .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -97,8 +101,17 @@ impl Drop for Daemon {
 fn drain(stderr: std::process::ChildStderr) -> mpsc::Receiver<serde_json::Value> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(serde_json::from_str(&line).unwrap_or_default());
+        let mut lines = BufReader::new(stderr);
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let event = serde_json::from_str(&line).unwrap_or_default();
+            line.clear();
+            if sender.send(event).is_err() {
+                // Nobody listens once the daemon is up: discard the rest unparsed, so the
+                // request log costs the load generator no CPU.
+                let _ = std::io::copy(&mut lines, &mut std::io::sink());
+                return;
+            }
         }
     });
     receiver

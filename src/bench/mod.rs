@@ -23,6 +23,8 @@ pub struct Options {
     pub members: usize,
     /// PostgreSQL instead of SQLite in a temporary directory.
     pub database_url: Option<String>,
+    /// Extra `DIRSYNC__` settings for the daemon.
+    pub daemon_env: Vec<(String, String)>,
 }
 
 struct Row {
@@ -39,7 +41,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|e| e.to_string())?;
-    let daemon = Daemon::start(options.database_url.as_deref())?;
+    let daemon = Daemon::start(options.database_url.as_deref(), &options.daemon_env)?;
     let rss_before = daemon.rss_mib();
     let token = tenant_token(&client, &daemon).await?;
     let scim = Arc::new(Scim {

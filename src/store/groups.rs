@@ -1,9 +1,8 @@
 //! Groups and their membership changes. Members live in their own rows (see `members`).
 
-use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 
@@ -11,7 +10,6 @@ use super::change_log::{Change, audit_detail};
 use super::entity::groups;
 use super::query::{self, Table};
 use super::users::check_version;
-use super::users::sort_order;
 use super::{Store, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::{
@@ -89,31 +87,50 @@ impl Store {
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Groups, filter)?);
         }
-        let total = select
-            .clone()
-            .count(self.reader())
+        let (models, total) = super::listing::page(
+            self.reader(),
+            self.backend,
+            Table::Groups,
+            select,
+            groups::Column::Id,
+            query,
+        )
+        .await?;
+        Ok(Page {
+            items: self.groups_with_members(models, with_members).await?,
+            total,
+            start_index: query.page.start_index,
+        })
+    }
+
+    /// Up to `count` of the tenant's groups after `after` in id order, with their members: a
+    /// keyset page, which costs the same at the end of a large tenant as at its start.
+    pub(crate) async fn groups_after(
+        &self,
+        tenant_id: TenantId,
+        after: Option<GroupId>,
+        count: u64,
+    ) -> Result<Vec<Group>, DomainError> {
+        let mut select =
+            groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
+        if let Some(after) = after {
+            select = select.filter(groups::Column::Id.gt(after.as_uuid()));
+        }
+        let models = select
+            .order_by_asc(groups::Column::Id)
+            .limit(count)
+            .all(self.reader())
             .await
             .map_err(error::classify)?;
-        let page = query.page;
-        let models = if page.count == 0 {
-            Vec::new()
-        } else {
-            if let Some(sort) = &query.sort {
-                let order = query::sort_expression(self.backend, Table::Groups, sort)?;
-                QueryTrait::query(&mut select).order_by_expr_with_nulls(
-                    order,
-                    sort_order(sort),
-                    NullOrdering::Last,
-                );
-            }
-            select
-                .order_by_asc(groups::Column::Id)
-                .offset(page.offset())
-                .limit(page.count)
-                .all(self.reader())
-                .await
-                .map_err(error::classify)?
-        };
+        self.groups_with_members(models, true).await
+    }
+
+    /// Groups from their rows; with `with_members`, the members of all of them in one query.
+    async fn groups_with_members(
+        &self,
+        models: Vec<groups::Model>,
+        with_members: bool,
+    ) -> Result<Vec<Group>, DomainError> {
         let mut members = match with_members {
             true => {
                 let ids: Vec<GroupId> = models.iter().map(|m| GroupId::from_uuid(m.id)).collect();
@@ -121,7 +138,7 @@ impl Store {
             }
             false => None,
         };
-        let items = models
+        models
             .into_iter()
             .map(|model| {
                 let id = GroupId::from_uuid(model.id);
@@ -130,12 +147,7 @@ impl Store {
                     .map(|all| all.remove(&id).unwrap_or_default());
                 group_from_model(model, group_members)
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            start_index: page.start_index,
-        })
+            .collect()
     }
 
     /// Changes a group in one transaction: `change` computes the new data from the current group

@@ -9,6 +9,7 @@ mod connect;
 mod entity;
 mod error;
 mod groups;
+mod listing;
 mod members;
 mod query;
 mod sync_state;

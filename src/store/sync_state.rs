@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::entity::{change_log, sync_leases, sync_runs, target_links};
 use super::{Store, error};
 use crate::domain::sync::{SyncRun, TargetLink};
-use crate::domain::{DomainError, Group, ListQuery, PageRequest, TenantId, User};
+use crate::domain::{DomainError, Group, TenantId, User};
 
 /// Rows per page when a tenant's whole state is read.
 const SNAPSHOT_PAGE: u64 = 1000;
@@ -264,43 +264,32 @@ impl Store {
         transaction.commit().await.map_err(error::classify)
     }
 
-    /// Every user of the tenant, read a page at a time.
+    /// Every user of the tenant, read a keyset page at a time.
     pub async fn all_users(&self, tenant_id: TenantId) -> Result<Vec<User>, DomainError> {
-        let mut users = Vec::new();
+        let mut users: Vec<User> = Vec::new();
         loop {
-            let query = page_query(users.len() as u64);
-            let page = self.list_users(tenant_id, &query).await?;
-            let done = page.items.len() < SNAPSHOT_PAGE as usize;
-            users.extend(page.items);
+            let after = users.last().map(|u| u.id);
+            let page = self.users_after(tenant_id, after, SNAPSHOT_PAGE).await?;
+            let done = page.len() < SNAPSHOT_PAGE as usize;
+            users.extend(page);
             if done {
                 return Ok(users);
             }
         }
     }
 
-    /// Every group of the tenant with its members, read a page at a time.
+    /// Every group of the tenant with its members, read a keyset page at a time.
     pub async fn all_groups(&self, tenant_id: TenantId) -> Result<Vec<Group>, DomainError> {
-        let mut groups = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         loop {
-            let query = page_query(groups.len() as u64);
-            let page = self.list_groups(tenant_id, &query, true).await?;
-            let done = page.items.len() < SNAPSHOT_PAGE as usize;
-            groups.extend(page.items);
+            let after = groups.last().map(|g| g.id);
+            let page = self.groups_after(tenant_id, after, SNAPSHOT_PAGE).await?;
+            let done = page.len() < SNAPSHOT_PAGE as usize;
+            groups.extend(page);
             if done {
                 return Ok(groups);
             }
         }
-    }
-}
-
-fn page_query(read: u64) -> ListQuery {
-    ListQuery {
-        filter: None,
-        sort: None,
-        page: PageRequest {
-            start_index: read + 1,
-            count: SNAPSHOT_PAGE,
-        },
     }
 }
 

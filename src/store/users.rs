@@ -1,10 +1,10 @@
 //! Users: create, read, list with a filter, update, delete. Each write is one transaction with its
 //! change-log row.
 
-use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::change_log::{Change, audit_detail};
@@ -103,34 +103,49 @@ impl Store {
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Users, filter)?);
         }
-        let total = select
-            .clone()
-            .count(self.reader())
+        let (models, total) = super::listing::page(
+            self.reader(),
+            self.backend,
+            Table::Users,
+            select,
+            users::Column::Id,
+            query,
+        )
+        .await?;
+        Ok(Page {
+            items: self.users_with_groups(models).await?,
+            total,
+            start_index: query.page.start_index,
+        })
+    }
+
+    /// Up to `count` of the tenant's users after `after` in id order (creation order): a keyset
+    /// page, which costs the same at the end of a large tenant as at its start.
+    pub(crate) async fn users_after(
+        &self,
+        tenant_id: TenantId,
+        after: Option<UserId>,
+        count: u64,
+    ) -> Result<Vec<User>, DomainError> {
+        let mut select =
+            users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
+        if let Some(after) = after {
+            select = select.filter(users::Column::Id.gt(after.as_uuid()));
+        }
+        let models = select
+            .order_by_asc(users::Column::Id)
+            .limit(count)
+            .all(self.reader())
             .await
             .map_err(error::classify)?;
-        let page = query.page;
-        let models = if page.count == 0 {
-            Vec::new()
-        } else {
-            if let Some(sort) = &query.sort {
-                let order = query::sort_expression(self.backend, Table::Users, sort)?;
-                QueryTrait::query(&mut select).order_by_expr_with_nulls(
-                    order,
-                    sort_order(sort),
-                    NullOrdering::Last,
-                );
-            }
-            select
-                .order_by_asc(users::Column::Id)
-                .offset(page.offset())
-                .limit(page.count)
-                .all(self.reader())
-                .await
-                .map_err(error::classify)?
-        };
+        self.users_with_groups(models).await
+    }
+
+    /// Users from their rows, each with its groups, read in one query for all of them.
+    async fn users_with_groups(&self, models: Vec<users::Model>) -> Result<Vec<User>, DomainError> {
         let ids: Vec<UserId> = models.iter().map(|m| UserId::from_uuid(m.id)).collect();
         let mut groups = self.groups_of_users(self.reader(), &ids).await?;
-        let items = models
+        models
             .into_iter()
             .map(|model| {
                 let user_groups = groups
@@ -138,12 +153,7 @@ impl Store {
                     .unwrap_or_default();
                 user_from_model(model, user_groups)
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total,
-            start_index: page.start_index,
-        })
+            .collect()
     }
 
     /// Changes a user in one transaction: reads the current user (locked against concurrent

@@ -9,6 +9,7 @@ use crate::support::{TestApp, assert_scim_error, id_of, user_body};
 on_both_databases!(
     a_created_user_can_be_read_back_with_id_meta_and_etag,
     user_name_filters_match_case_insensitively,
+    total_results_counts_the_whole_result_on_full_short_and_empty_pages,
     a_duplicate_user_name_in_any_case_is_a_409_uniqueness_error,
     put_replaces_the_user_and_bumps_the_version,
     put_to_a_user_name_that_is_taken_is_a_409_and_changes_nothing,
@@ -64,6 +65,37 @@ async fn user_name_filters_match_case_insensitively(app: TestApp) {
         .await;
     assert_eq!(list["totalResults"], 0);
     assert_eq!(list["Resources"], json!([]));
+}
+
+async fn total_results_counts_the_whole_result_on_full_short_and_empty_pages(app: TestApp) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create_user(&format!("pager{i}@example.com")).await);
+    }
+    // A full page, a short last page, a page past the end, and a count of 0 (RFC 7644 §3.4.2.4).
+    for (query, items) in [
+        ("startIndex=1&count=2", 2),
+        ("startIndex=4&count=2", 2),
+        ("startIndex=5&count=2", 1),
+        ("startIndex=9&count=2", 0),
+        ("count=0", 0),
+    ] {
+        let (status, list) = app.get_json(&format!("/Users?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(list["totalResults"], 5, "{query}");
+        assert_eq!(
+            list["Resources"].as_array().map_or(0, Vec::len),
+            items,
+            "{query}"
+        );
+    }
+    let (_, last) = app.get_json("/Users?startIndex=5&count=2").await;
+    assert_eq!(last["Resources"][0]["id"], ids[4].as_str());
+    let (_, filtered) = app
+        .get_json("/Users?filter=userName%20sw%20%22pager%22&startIndex=2&count=10")
+        .await;
+    assert_eq!(filtered["totalResults"], 5);
+    assert_eq!(filtered["Resources"].as_array().map_or(0, Vec::len), 4);
 }
 
 async fn a_duplicate_user_name_in_any_case_is_a_409_uniqueness_error(app: TestApp) {

@@ -1,0 +1,63 @@
+//! One page of a filtered, sorted list (RFC 7644 §3.4.2.4), shared by users and groups.
+
+use sea_orm::sea_query::NullOrdering;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
+    QueryTrait, Select,
+};
+
+use super::error;
+use super::query::{self, Table};
+use super::users::sort_order;
+use crate::domain::{DomainError, ListQuery};
+
+/// Reads the page `query` asks for out of `filtered` (the tenant's rows matching the filter) in
+/// its sort order, ties and the default order by `id` (creation order), and the size of the
+/// whole result.
+///
+/// The count runs only when the page cannot tell it: a page shorter than asked for, not past the
+/// end, is the end of the result, so `totalResults` is what came before it plus what it holds.
+/// That spares the count for the lookups IdPs make all day (`userName eq "…"` finds one user or
+/// none).
+pub(crate) async fn page<E, C>(
+    connection: &DatabaseConnection,
+    backend: super::Backend,
+    table: Table,
+    filtered: Select<E>,
+    id: C,
+    query: &ListQuery,
+) -> Result<(Vec<E::Model>, u64), DomainError>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ColumnTrait,
+{
+    let page = query.page;
+    if page.count == 0 {
+        let total = filtered.count(connection).await.map_err(error::classify)?;
+        return Ok((Vec::new(), total));
+    }
+    let mut ordered = filtered.clone();
+    if let Some(sort) = &query.sort {
+        let order = query::sort_expression(backend, table, sort)?;
+        QueryTrait::query(&mut ordered).order_by_expr_with_nulls(
+            order,
+            sort_order(sort),
+            NullOrdering::Last,
+        );
+    }
+    let models = ordered
+        .order_by_asc(id)
+        .offset(page.offset())
+        .limit(page.count)
+        .all(connection)
+        .await
+        .map_err(error::classify)?;
+    let read = models.len() as u64;
+    let total = if read < page.count && (read > 0 || page.offset() == 0) {
+        page.offset() + read
+    } else {
+        filtered.count(connection).await.map_err(error::classify)?
+    };
+    Ok((models, total))
+}
