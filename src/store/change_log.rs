@@ -1,8 +1,7 @@
 //! Appending to and reading the change log.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -58,20 +57,35 @@ impl Store {
         actor: &Actor,
         change: Change,
     ) -> Result<(), DomainError> {
-        change_log::ActiveModel {
-            seq: NotSet,
-            tenant_id: Set(actor.tenant_id.as_uuid()),
-            occurred_at: Set(self.clock.now()),
-            token_id: Set(actor.token_id.map(|t| t.as_uuid())),
-            request_id: Set(actor.request_id.clone()),
-            resource_type: Set(change.kind.as_str().to_owned()),
-            resource_id: Set(change.resource_id),
-            operation: Set(change.op.as_str().to_owned()),
-            detail: Set(change.detail),
-        }
-        .insert(connection)
-        .await
-        .map_err(error::classify)?;
+        self.record_changes(connection, [(actor, change)]).await
+    }
+
+    /// Appends change-log rows, in order, in one statement on `connection`, which must be the
+    /// transaction making the changes.
+    pub(crate) async fn record_changes<'a>(
+        &self,
+        connection: &impl ConnectionTrait,
+        changes: impl IntoIterator<Item = (&'a Actor, Change)>,
+    ) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        let rows = changes
+            .into_iter()
+            .map(|(actor, change)| change_log::ActiveModel {
+                seq: NotSet,
+                tenant_id: Set(actor.tenant_id.as_uuid()),
+                occurred_at: Set(now),
+                token_id: Set(actor.token_id.map(|t| t.as_uuid())),
+                request_id: Set(actor.request_id.clone()),
+                resource_type: Set(change.kind.as_str().to_owned()),
+                resource_id: Set(change.resource_id),
+                operation: Set(change.op.as_str().to_owned()),
+                detail: Set(change.detail),
+            });
+        // Nothing of the rows is needed back, so no RETURNING rows to decode.
+        change_log::Entity::insert_many(rows)
+            .exec_without_returning(connection)
+            .await
+            .map_err(error::classify)?;
         Ok(())
     }
 

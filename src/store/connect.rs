@@ -47,6 +47,13 @@ pub enum ConnectError {
 /// replicas start at once.
 const MIGRATION_LOCK_KEY: i64 = 0x6469_7273_796e_6301;
 
+/// Page cache per connection. Every connection keeps its own, so sixteen readers at SQLite's
+/// default of 2 MiB each would hold more memory than the rest of the daemon; the kernel's page
+/// cache serves the pages they do not keep. The writer keeps more, for the index pages every
+/// insert walks.
+const READER_CACHE_KIB: u32 = 512;
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
 /// How long SQLite waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -67,7 +74,7 @@ impl Store {
                         open_error(format!("cannot create directory {}: {e}", parent.display()))
                     })?;
                 }
-                let open = |max_connections: u32| {
+                let open = |max_connections: u32, cache_kib: u32| {
                     let path = path.clone();
                     // The URL only selects the driver; the path is set below, so no character in
                     // it needs URL escaping.
@@ -86,11 +93,15 @@ impl Store {
                                 .synchronous(SqliteSynchronous::Normal)
                                 .foreign_keys(true)
                                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                                // A negative size is in KiB (https://sqlite.org/pragma.html#pragma_cache_size).
+                                .pragma("cache_size", format!("-{cache_kib}"))
                         });
                     Database::connect(options)
                 };
-                let writer = open(1).await.map_err(|e| open_error(e.to_string()))?;
-                let reader = open(settings.max_connections)
+                let writer = open(1, WRITER_CACHE_KIB)
+                    .await
+                    .map_err(|e| open_error(e.to_string()))?;
+                let reader = open(settings.max_connections, READER_CACHE_KIB)
                     .await
                     .map_err(|e| open_error(e.to_string()))?;
                 Ok(Store {
@@ -98,6 +109,7 @@ impl Store {
                     writer,
                     backend: Backend::Sqlite,
                     clock,
+                    creates: Default::default(),
                 })
             }
             DatabaseUrl::Postgres(url) => {
@@ -115,6 +127,7 @@ impl Store {
                     writer: pool,
                     backend: Backend::Postgres,
                     clock,
+                    creates: Default::default(),
                 })
             }
         }

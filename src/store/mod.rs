@@ -15,6 +15,7 @@ mod query;
 mod sync_state;
 mod tenants;
 mod tokens;
+mod user_creates;
 mod users;
 
 use sea_orm::{
@@ -39,6 +40,8 @@ pub struct Store {
     writer: DatabaseConnection,
     backend: Backend,
     clock: SharedClock,
+    /// User creates waiting to be written together.
+    creates: std::sync::Arc<user_creates::CreateQueue>,
 }
 
 impl Store {

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TryIntoModel,
 };
 
 use super::change_log::{Change, audit_detail};
@@ -19,32 +19,28 @@ use crate::domain::{
 
 impl Store {
     /// Stores a new user. A userName already taken in the tenant (compared case-insensitively)
-    /// is a conflict.
+    /// is a conflict. Creates that arrive together are written together (see `user_creates`).
     pub async fn create_user(&self, actor: &Actor, data: UserData) -> Result<User, DomainError> {
-        let now = self.clock.now();
-        let id = UserId::new();
-        let mut model = users::ActiveModel {
-            id: Set(id.as_uuid()),
-            tenant_id: Set(actor.tenant_id.as_uuid()),
-            version: Set(1),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        set_data(&mut model, &data, now)?;
+        let row = new_user_row(self.clock.now(), actor, &data)?;
+        self.queue_create(actor, data, row).await
+    }
+
+    /// Stores one new user in a transaction of its own.
+    pub(crate) async fn create_user_alone(
+        &self,
+        actor: &Actor,
+        data: &UserData,
+        row: users::ActiveModel,
+    ) -> Result<User, DomainError> {
         let transaction = self.write().await?;
-        let model = model
-            .insert(&transaction)
+        users::Entity::insert(row.clone())
+            .exec_without_returning(&transaction)
             .await
-            .map_err(|e| user_name_conflict(e, &data))?;
-        let detail = audit_detail(None, Some(data.document()));
-        self.record_change(
-            &transaction,
-            actor,
-            user_change(id, ChangeOp::Create, detail),
-        )
-        .await?;
+            .map_err(|e| user_name_conflict(e, data))?;
+        self.record_change(&transaction, actor, created_change(&row, data)?)
+            .await?;
         transaction.commit().await.map_err(error::classify)?;
-        user_from_model(model, Vec::new())
+        created_user(row)
     }
 
     /// The user with that id in the tenant.
@@ -256,7 +252,43 @@ pub(crate) fn check_version(current: i64, expected: Option<i64>) -> Result<(), D
     }
 }
 
-fn user_change(id: UserId, op: ChangeOp, detail: Option<serde_json::Value>) -> Change {
+/// The row of a user about to be created: a new id, version 1, created now.
+pub(crate) fn new_user_row(
+    now: chrono::DateTime<chrono::Utc>,
+    actor: &Actor,
+    data: &UserData,
+) -> Result<users::ActiveModel, DomainError> {
+    let mut row = users::ActiveModel {
+        id: Set(UserId::new().as_uuid()),
+        tenant_id: Set(actor.tenant_id.as_uuid()),
+        version: Set(1),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    set_data(&mut row, data, now)?;
+    Ok(row)
+}
+
+/// The change-log entry of a created user.
+pub(crate) fn created_change(
+    row: &users::ActiveModel,
+    data: &UserData,
+) -> Result<Change, DomainError> {
+    let id = row
+        .id
+        .clone()
+        .take()
+        .ok_or_else(|| DomainError::Internal("a new user row has no id".into()))?;
+    let detail = audit_detail(None, Some(data.document()));
+    Ok(user_change(UserId::from_uuid(id), ChangeOp::Create, detail))
+}
+
+/// The user a stored create row describes: every column was set, so nothing is read back.
+pub(crate) fn created_user(row: users::ActiveModel) -> Result<User, DomainError> {
+    user_from_model(row.try_into_model().map_err(error::classify)?, Vec::new())
+}
+
+pub(crate) fn user_change(id: UserId, op: ChangeOp, detail: Option<serde_json::Value>) -> Change {
     Change {
         kind: ResourceKind::User,
         resource_id: Some(id.as_uuid()),
@@ -284,14 +316,19 @@ fn set_data(
     Ok(())
 }
 
-fn user_name_conflict(error: sea_orm::DbErr, data: &UserData) -> DomainError {
+pub(crate) fn user_name_conflict(error: sea_orm::DbErr, data: &UserData) -> DomainError {
     match error::classify(error) {
-        DomainError::Conflict(_) => DomainError::Conflict(format!(
-            "userName {:?} is already taken in this tenant",
-            data.user_name().as_str()
-        )),
+        DomainError::Conflict(_) => user_name_taken(data),
         other => other,
     }
+}
+
+/// The conflict answer for a userName already taken in the tenant.
+pub(crate) fn user_name_taken(data: &UserData) -> DomainError {
+    DomainError::Conflict(format!(
+        "userName {:?} is already taken in this tenant",
+        data.user_name().as_str()
+    ))
 }
 
 fn user_from_model(

@@ -11,6 +11,7 @@ on_both_databases!(
     user_name_filters_match_case_insensitively,
     total_results_counts_the_whole_result_on_full_short_and_empty_pages,
     a_duplicate_user_name_in_any_case_is_a_409_uniqueness_error,
+    concurrent_creates_are_all_stored_once_and_duplicates_among_them_are_409,
     put_replaces_the_user_and_bumps_the_version,
     put_to_a_user_name_that_is_taken_is_a_409_and_changes_nothing,
     delete_removes_the_user_and_its_group_memberships,
@@ -96,6 +97,57 @@ async fn total_results_counts_the_whole_result_on_full_short_and_empty_pages(app
         .await;
     assert_eq!(filtered["totalResults"], 5);
     assert_eq!(filtered["Resources"].as_array().map_or(0, Vec::len), 4);
+}
+
+async fn concurrent_creates_are_all_stored_once_and_duplicates_among_them_are_409(app: TestApp) {
+    // Concurrent creates are written in batches; every name is sent twice (in two cases), so
+    // batches hold duplicates of each other and of rows committed a batch earlier.
+    let app = std::sync::Arc::new(app);
+    let creates = (0..48).map(|i| {
+        let app = app.clone();
+        async move {
+            let name = match i % 2 {
+                0 => format!("burst{}@example.com", i / 2),
+                _ => format!("BURST{}@example.com", i / 2),
+            };
+            let response = app.post("/Users", user_body(&name)).await;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (i / 2, status, body)
+        }
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let mut created = std::collections::BTreeMap::new();
+    for (n, status, body) in &answers {
+        match status {
+            201 => assert!(
+                created.insert(*n, body["id"].clone()).is_none(),
+                "{n} created twice"
+            ),
+            409 => assert_scim_error(body, 409, Some("uniqueness")),
+            other => panic!("create answered {other}: {body}"),
+        }
+    }
+    assert_eq!(created.len(), 24);
+    let (_, list) = app.get_json("/Users?count=100").await;
+    assert_eq!(list["totalResults"], 24);
+    for (n, id) in &created {
+        let (status, user) = app
+            .get_json(&format!("/Users/{}", id.as_str().unwrap()))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            user["userName"].as_str().unwrap().to_lowercase(),
+            format!("burst{n}@example.com")
+        );
+    }
+    let log = app
+        .store
+        .changes_since(app.tenant.id, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 24);
+    assert!(log.iter().all(|c| c.operation == "create"));
 }
 
 async fn a_duplicate_user_name_in_any_case_is_a_409_uniqueness_error(app: TestApp) {

@@ -1,0 +1,164 @@
+//! Group commit for user creates. An IdP's first cycle sends thousands of creates at once; one
+//! transaction each makes every create wait for its own BEGIN, INSERT, change-log INSERT and
+//! COMMIT on the single SQLite writer, where each statement is a round trip to the connection's
+//! thread. Creates that queue up while a batch is being written are instead written by the next
+//! batch in one transaction of four statements, however many they are.
+//!
+//! A request queues its create and then waits for its turn to write; whoever gets the turn
+//! writes everything queued (its own create, or nothing if an earlier turn took it). The batch
+//! runs in a task of its own, so a client that hangs up cannot abort a transaction carrying
+//! other clients' creates. Uniqueness is the database's: the insert skips rows whose userName
+//! the tenant already has (`ON CONFLICT DO NOTHING`, also against other replicas), and those
+//! creates answer 409. Any other failure replays the batch one create per transaction, so each
+//! gets its own answer.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use sea_orm::{EntityTrait, TryInsertResult};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::entity::users;
+use super::users::{created_change, created_user, user_name_taken};
+use super::{Store, error};
+use crate::domain::{Actor, DomainError, User, UserData};
+
+/// At most this many creates per transaction: 13 bound values each stays far below every
+/// backend's limit on parameters per statement.
+const MAX_BATCH: usize = 256;
+
+/// Creates waiting to be written, and the turn to write them.
+#[derive(Default)]
+pub(crate) struct CreateQueue {
+    pending: Mutex<Vec<PendingCreate>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for CreateQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateQueue").finish_non_exhaustive()
+    }
+}
+
+struct PendingCreate {
+    actor: Actor,
+    data: UserData,
+    row: users::ActiveModel,
+    answer: oneshot::Sender<Result<User, DomainError>>,
+}
+
+impl CreateQueue {
+    fn push(&self, create: PendingCreate) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push(create);
+        }
+    }
+
+    fn take(&self) -> Vec<PendingCreate> {
+        match self.pending.lock() {
+            Ok(mut pending) => {
+                // The oldest first; the rest wait for the next turn.
+                let taken = pending.len().min(MAX_BATCH);
+                let rest = pending.split_off(taken);
+                std::mem::replace(&mut *pending, rest)
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Store {
+    /// Queues a create, takes a turn to write, and waits for the create's answer.
+    pub(crate) async fn queue_create(
+        &self,
+        actor: &Actor,
+        data: UserData,
+        row: users::ActiveModel,
+    ) -> Result<User, DomainError> {
+        let (answer, mut answered) = oneshot::channel();
+        self.creates.push(PendingCreate {
+            actor: actor.clone(),
+            data,
+            row,
+            answer,
+        });
+        loop {
+            let turn = self.creates.turn.lock().await;
+            let batch = self.creates.take();
+            if !batch.is_empty() {
+                let store = self.clone();
+                let written = tokio::spawn(async move { store.write_creates(batch).await });
+                let _ = written.await;
+            }
+            drop(turn);
+            // Ours was in this batch or an earlier one, unless more than a batch was queued
+            // ahead of it: then it is still queued and the next turn writes it.
+            match answered.try_recv() {
+                Ok(answer) => return answer,
+                Err(oneshot::error::TryRecvError::Empty) => continue,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return Err(DomainError::Internal(
+                        "the batch writing this create stopped before it finished".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Writes a batch in one transaction and answers every create in it.
+    async fn write_creates(&self, batch: Vec<PendingCreate>) {
+        match self.insert_batch(&batch).await {
+            Ok(inserted) => {
+                for create in batch {
+                    let id = create.row.id.clone().take();
+                    let answer = match id.is_some_and(|id| inserted.contains(&id)) {
+                        true => created_user(create.row),
+                        false => Err(user_name_taken(&create.data)),
+                    };
+                    let _ = create.answer.send(answer);
+                }
+            }
+            Err(_) => {
+                for create in batch {
+                    let answer = self
+                        .create_user_alone(&create.actor, &create.data, create.row)
+                        .await;
+                    let _ = create.answer.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Inserts the batch's users, skipping userNames the tenant already has, and the change-log
+    /// entries of those inserted; returns the ids inserted.
+    async fn insert_batch(&self, batch: &[PendingCreate]) -> Result<HashSet<Uuid>, DomainError> {
+        let transaction = self.write().await?;
+        let inserted = users::Entity::insert_many(batch.iter().map(|c| c.row.clone()))
+            .on_conflict_do_nothing_on([users::Column::TenantId, users::Column::UserNameKey])
+            .exec_with_returning_keys(&transaction)
+            .await
+            .map_err(error::classify)?;
+        let inserted: HashSet<Uuid> = match inserted {
+            TryInsertResult::Inserted(ids) => ids.into_iter().collect(),
+            TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
+        };
+        let mut changes = Vec::with_capacity(inserted.len());
+        for create in batch {
+            if create
+                .row
+                .id
+                .clone()
+                .take()
+                .is_some_and(|id| inserted.contains(&id))
+            {
+                changes.push((&create.actor, created_change(&create.row, &create.data)?));
+            }
+        }
+        if !changes.is_empty() {
+            self.record_changes(&transaction, changes).await?;
+        }
+        transaction.commit().await.map_err(error::classify)?;
+        Ok(inserted)
+    }
+}
