@@ -1,4 +1,4 @@
-//! Group commit for user creates. An IdP's first cycle sends thousands of creates at once; one
+//! Group commit for user creates on SQLite. An IdP's first cycle sends thousands of creates at once; one
 //! transaction each makes every create wait for its own BEGIN, INSERT, change-log INSERT and
 //! COMMIT on the single SQLite writer, where each statement is a round trip to the connection's
 //! thread. Creates that queue up while a batch is being written are instead written by the next

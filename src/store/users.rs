@@ -10,7 +10,7 @@ use sea_orm::{
 use super::change_log::{Change, audit_detail};
 use super::entity::{group_members, groups, users};
 use super::query::{self, Table};
-use super::{Store, error};
+use super::{Backend, Store, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::filter::Sort;
 use crate::domain::{
@@ -19,10 +19,15 @@ use crate::domain::{
 
 impl Store {
     /// Stores a new user. A userName already taken in the tenant (compared case-insensitively)
-    /// is a conflict. Creates that arrive together are written together (see `user_creates`).
+    /// is a conflict. On SQLite, creates that arrive together are written together (see
+    /// `user_creates`); PostgreSQL writes concurrent transactions side by side and already
+    /// flushes their commits together, so there each create is its own transaction.
     pub async fn create_user(&self, actor: &Actor, data: UserData) -> Result<User, DomainError> {
         let row = new_user_row(self.clock.now(), actor, &data)?;
-        self.queue_create(actor, data, row).await
+        match self.backend {
+            Backend::Sqlite => self.queue_create(actor, data, row).await,
+            Backend::Postgres => self.create_user_alone(actor, &data, row).await,
+        }
     }
 
     /// Stores one new user in a transaction of its own.
