@@ -4,6 +4,7 @@
 
 mod daemon;
 mod load;
+mod mixed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use daemon::Daemon;
 use load::{Figures, drive};
+
+/// How many tenants the mixed cycle runs on at once.
+const MIXED_TENANTS: usize = 20;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -114,6 +118,14 @@ pub async fn run(options: &Options) -> Result<String, String> {
     push(name, by_name, String::new());
     push(id, by_id, String::new());
 
+    let per_tenant = (users / MIXED_TENANTS).max(1);
+    let mixed = mixed::entra_cycles(&client, &daemon, MIXED_TENANTS, per_tenant).await?;
+    push(
+        format!("Entra cycle on {MIXED_TENANTS} tenants at once"),
+        mixed,
+        format!("{per_tenant} users each: lookup, create, PATCH, then a group grown by PATCH adds"),
+    );
+
     Ok(table(options, rss_before, &rows))
 }
 
@@ -208,6 +220,13 @@ impl Scim {
         self.client
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+    }
+
+    fn patch(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
     }
 
     fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {

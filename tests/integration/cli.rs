@@ -338,6 +338,7 @@ fn bench_starts_a_daemon_runs_every_scenario_and_prints_a_table_without_errors()
         "GET user by id",
         "group PATCH add to 110 members",
         "(large group present)",
+        "Entra cycle on 20 tenants at once",
     ] {
         assert!(table.contains(scenario), "{scenario} missing from\n{table}");
     }
