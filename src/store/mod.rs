@@ -2,7 +2,8 @@
 //! domain types; `DbErr` is classified into `DomainError` here and goes no further.
 //!
 //! Every write runs in one transaction together with its change-log row (the outbox the
-//! reconciler follows), so a change and its record commit or vanish together.
+//! reconciler follows), so a change and its record commit or vanish together. On SQLite, user
+//! creates that arrive together share one such transaction (`user_creates`).
 
 mod change_log;
 mod connect;

@@ -50,21 +50,23 @@ struct PendingCreate {
 
 impl CreateQueue {
     fn push(&self, create: PendingCreate) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.push(create);
-        }
+        self.pending().push(create);
     }
 
+    /// The oldest queued creates, at most a batch; the rest wait for the next turn.
     fn take(&self) -> Vec<PendingCreate> {
-        match self.pending.lock() {
-            Ok(mut pending) => {
-                // The oldest first; the rest wait for the next turn.
-                let taken = pending.len().min(MAX_BATCH);
-                let rest = pending.split_off(taken);
-                std::mem::replace(&mut *pending, rest)
-            }
-            Err(_) => Vec::new(),
-        }
+        let mut pending = self.pending();
+        let taken = pending.len().min(MAX_BATCH);
+        let rest = pending.split_off(taken);
+        std::mem::replace(&mut *pending, rest)
+    }
+
+    /// The queue. Nothing panics while holding the lock, but if something ever did, the queue
+    /// itself is still whole, and refusing it would leave queued creates unanswered forever.
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<PendingCreate>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -109,10 +111,9 @@ impl Store {
     /// Writes a batch in one transaction and answers every create in it.
     async fn write_creates(&self, batch: Vec<PendingCreate>) {
         match self.insert_batch(&batch).await {
-            Ok(inserted) => {
-                for create in batch {
-                    let id = create.row.id.clone().take();
-                    let answer = match id.is_some_and(|id| inserted.contains(&id)) {
+            Ok(stored) => {
+                for (create, stored) in batch.into_iter().zip(stored) {
+                    let answer = match stored {
                         true => created_user(create.row),
                         false => Err(user_name_taken(&create.data)),
                     };
@@ -131,8 +132,8 @@ impl Store {
     }
 
     /// Inserts the batch's users, skipping userNames the tenant already has, and the change-log
-    /// entries of those inserted; returns the ids inserted.
-    async fn insert_batch(&self, batch: &[PendingCreate]) -> Result<HashSet<Uuid>, DomainError> {
+    /// entries of those inserted; says for each create whether it was stored.
+    async fn insert_batch(&self, batch: &[PendingCreate]) -> Result<Vec<bool>, DomainError> {
         let transaction = self.write().await?;
         let inserted = users::Entity::insert_many(batch.iter().map(|c| c.row.clone()))
             .on_conflict_do_nothing_on([users::Column::TenantId, users::Column::UserNameKey])
@@ -143,22 +144,24 @@ impl Store {
             TryInsertResult::Inserted(ids) => ids.into_iter().collect(),
             TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
         };
+        let stored: Vec<bool> = batch
+            .iter()
+            .map(|c| {
+                c.row
+                    .id
+                    .clone()
+                    .take()
+                    .is_some_and(|id| inserted.contains(&id))
+            })
+            .collect();
         let mut changes = Vec::with_capacity(inserted.len());
-        for create in batch {
-            if create
-                .row
-                .id
-                .clone()
-                .take()
-                .is_some_and(|id| inserted.contains(&id))
-            {
-                changes.push((&create.actor, created_change(&create.row, &create.data)?));
-            }
+        for (create, _) in batch.iter().zip(&stored).filter(|(_, stored)| **stored) {
+            changes.push((&create.actor, created_change(&create.row, &create.data)?));
         }
         if !changes.is_empty() {
             self.record_changes(&transaction, changes).await?;
         }
         transaction.commit().await.map_err(error::classify)?;
-        Ok(inserted)
+        Ok(stored)
     }
 }

@@ -63,27 +63,13 @@ async fn tenants_and_tokens_made_over_the_admin_api_work_on_the_scim_api(app: Te
         "the new tenant's user is not the seeded tenant's"
     );
 
-    let listed: Value = app
-        .admin(Method::GET, "/v1/tenants/contoso/tokens")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.admin_get_json("/v1/tenants/contoso/tokens").await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert!(
         !listed.to_string().contains(&secret["dirsync_".len()..]),
         "token lists never show secrets"
     );
-    let tenants: Value = app
-        .admin(Method::GET, "/v1/tenants")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tenants: Value = app.admin_get_json("/v1/tenants").await;
     let names: Vec<&str> = tenants
         .as_array()
         .unwrap()
@@ -154,14 +140,7 @@ async fn the_admin_api_answers_bad_requests_with_clear_errors(app: TestApp) {
             "{error}"
         );
     }
-    let tenants: Value = app
-        .admin(Method::GET, "/v1/tenants")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tenants: Value = app.admin_get_json("/v1/tenants").await;
     assert_eq!(
         tenants.as_array().map(Vec::len),
         Some(1),

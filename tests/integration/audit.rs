@@ -16,13 +16,8 @@ on_both_databases!(
 );
 
 async fn audit(app: &TestApp, query: &str) -> Value {
-    app.admin(Method::GET, &format!("/v1/tenants/acme/audit{query}"))
-        .send()
+    app.admin_get_json(&format!("/v1/tenants/acme/audit{query}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn every_change_records_the_resource_before_and_after_without_secrets(app: TestApp) {

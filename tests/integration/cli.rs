@@ -154,7 +154,8 @@ fn an_unreachable_database_exits_2_with_a_sentence() {
 }
 
 /// The README's walk-through: create a tenant and a token on the command line, start the
-/// daemon, create and read a user with the token, stop it with SIGTERM.
+/// daemon, create and read a user with the token, stop it with SIGTERM; only the refused request
+/// is logged.
 #[tokio::test]
 async fn the_operator_flow_works_from_the_command_line_and_serve_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,6 +240,13 @@ async fn the_operator_flow_works_from_the_command_line_and_serve_exits_0_on_sigt
         .await
         .unwrap();
     assert_eq!(read.status(), 200);
+    let refused = client
+        .get(format!("{base}/Users"))
+        .bearer_auth("dirsync_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
 
     let kill = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
@@ -257,6 +265,14 @@ async fn the_operator_flow_works_from_the_command_line_and_serve_exits_0_on_sigt
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(status.code(), Some(0));
+    // At the default level only refused and failed requests get a log line.
+    let logged: Vec<u64> = lines
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .filter(|event| event["message"] == "request")
+        .filter_map(|event| event["status"].as_u64())
+        .collect();
+    assert_eq!(logged, [401]);
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 
 use dirsync::domain::IdpKind;
 use dirsync::selftest::{self, Report};
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::on_both_databases;
@@ -35,13 +34,8 @@ fn failures(report: &Report) -> Vec<String> {
 /// The normalisations that fired for a tenant, from the admin API.
 async fn fired(app: &TestApp, tenant: &str) -> Vec<String> {
     let body: Value = app
-        .admin(Method::GET, &format!("/v1/tenants/{tenant}/normalisations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .admin_get_json(&format!("/v1/tenants/{tenant}/normalisations"))
+        .await;
     body["normalisations"]
         .as_array()
         .unwrap()

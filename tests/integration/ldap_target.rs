@@ -507,39 +507,42 @@ async fn deactivated_users_move_to_the_disabled_ou_with_that_policy(app: TestApp
     assert_eq!(members(&slapd, "Staff").await, set(&[&dn_of("alice")]));
 }
 
-async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, slapd: Slapd) {
-    app.create_user("follower").await;
+/// Waits up to 20 s for an entry under People to match `filter`; a background run puts it there.
+async fn wait_for_entry(slapd: &Slapd, filter: &str, never: &str) {
     let started = std::time::Instant::now();
-    while search(&slapd, PEOPLE, "(uid=follower)", &["uid"])
-        .await
-        .is_empty()
-    {
+    while search(slapd, PEOPLE, filter, &["uid"]).await.is_empty() {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
-            "the follower never ran"
+            "{never}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
-    assert!(
-        runs.iter()
+}
+
+async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, slapd: Slapd) {
+    app.create_user("follower").await;
+    wait_for_entry(&slapd, "(uid=follower)", "the follower never ran").await;
+    // The run is recorded as applied just after its writes reach the directory.
+    let started = std::time::Instant::now();
+    loop {
+        let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+        if runs
+            .iter()
             .any(|r| r.trigger == "change" && r.status == "applied")
-    );
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no applied change-driven run: {runs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 async fn the_cron_schedule_runs_a_full_drift_check(app: TestApp, slapd: Slapd) {
     app.create_user("scheduled").await;
-    let started = std::time::Instant::now();
-    while search(&slapd, PEOPLE, "(uid=scheduled)", &["uid"])
-        .await
-        .is_empty()
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "the schedule never ran"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_for_entry(&slapd, "(uid=scheduled)", "the schedule never ran").await;
     let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
     assert!(runs.iter().any(|r| r.trigger == "schedule"));
 }
@@ -573,14 +576,7 @@ async fn the_admin_api_plans_and_applies_and_lists_runs(app: TestApp, slapd: Sla
         search(&slapd, PEOPLE, "(uid=alice)", &["uid"]).await.len(),
         1
     );
-    let runs: serde_json::Value = app
-        .admin(Method::GET, "/v1/tenants/acme/runs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs: serde_json::Value = app.admin_get_json("/v1/tenants/acme/runs").await;
     let statuses: Vec<&str> = runs
         .as_array()
         .unwrap()
@@ -588,14 +584,7 @@ async fn the_admin_api_plans_and_applies_and_lists_runs(app: TestApp, slapd: Sla
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["applied", "planned"]);
-    let status: serde_json::Value = app
-        .admin(Method::GET, "/v1/tenants/acme/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = app.admin_get_json("/v1/tenants/acme/status").await;
     assert!(
         status["requests_last_hour"].as_u64().unwrap() >= 1,
         "{status}"
@@ -604,14 +593,7 @@ async fn the_admin_api_plans_and_applies_and_lists_runs(app: TestApp, slapd: Sla
     assert_eq!(status["targets"][0]["last_applied"]["status"], "applied");
     assert_eq!(status["targets"][0]["pending_changes"], 0);
     app.create_user("bob").await;
-    let status: serde_json::Value = app
-        .admin(Method::GET, "/v1/tenants/acme/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = app.admin_get_json("/v1/tenants/acme/status").await;
     assert_eq!(status["targets"][0]["pending_changes"], 1, "{status}");
     let unknown = app
         .admin(Method::POST, "/v1/tenants/acme/reconcile")

@@ -565,14 +565,7 @@ async fn a_reload_with_edited_rules_changes_the_preview_and_the_next_apply() {
     let running = app.take_running();
     running.reload(&settings).unwrap();
 
-    let body: serde_json::Value = app
-        .admin(Method::GET, "/v1/tenants/acme/permissions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app.admin_get_json("/v1/tenants/acme/permissions").await;
     assert_eq!(body["teams"][0]["permission"], "Author", "{body}");
     let report = reconcile(&app, false).await;
     assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.failures);

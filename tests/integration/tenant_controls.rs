@@ -46,14 +46,7 @@ async fn a_paused_tenant_gets_503_with_retry_after_and_others_do_not(app: TestAp
 }
 
 async fn a_rotated_token_keeps_working_through_the_overlap_and_then_stops(app: TestApp) {
-    let tokens: Value = app
-        .admin(Method::GET, "/v1/tenants/acme/tokens")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens: Value = app.admin_get_json("/v1/tenants/acme/tokens").await;
     let id = tokens[0]["id"].as_str().unwrap().to_owned();
     let response = app
         .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"))

@@ -2,8 +2,8 @@
 //!
 //! The database answers every filter; no request loads a tenant's resources to filter them in
 //! memory. Attributes with a column of their own (userName, externalId, displayName, active,
-//! meta dates, version) are compared on it, using its index; case-insensitive ones on their
-//! lower-cased `*_key` column. Members and a user's groups are membership rows. Every other
+//! meta dates, version) are compared on it, using its index where it has one; case-insensitive
+//! ones on their lower-cased `*_key` column. Members and a user's groups are membership rows. Every other
 //! attribute is read out of the stored document, whose keys are canonical (see
 //! `scim::validate`), and multi-valued ones are `EXISTS` over their elements.
 //!

@@ -195,6 +195,12 @@ impl TestApp {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// GETs an admin API path and returns its JSON body.
+    pub async fn admin_get_json(&self, path: &str) -> Value {
+        let response = self.admin(Method::GET, path).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     /// POSTs a resource as the seeded tenant and returns the response.
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.scim(Method::POST, path)

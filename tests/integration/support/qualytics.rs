@@ -135,6 +135,14 @@ fn page(items: &[Value], query: &str) -> Value {
     json!({"items": slice, "total": items.len(), "page": page, "size": size})
 }
 
+/// Where the team with the id in this path segment is.
+fn team_index(world: &World, team_id: &str) -> Option<usize> {
+    world
+        .teams
+        .iter()
+        .position(|t| t["id"].as_i64() == team_id.parse::<i64>().ok())
+}
+
 fn team_view(world: &World, team: &Value) -> Value {
     let ids: Vec<i64> = team["user_ids"]
         .as_array()
@@ -229,11 +237,7 @@ fn handle(
             (StatusCode::OK, team_view(world, &team), false)
         }
         ("PUT", ["api", "teams", team_id]) => {
-            let Some(index) = world
-                .teams
-                .iter()
-                .position(|t| t["id"].as_i64() == id(team_id))
-            else {
+            let Some(index) = team_index(world, team_id) else {
                 return (
                     StatusCode::NOT_FOUND,
                     json!({"detail": "Team not found"}),
@@ -256,11 +260,7 @@ fn handle(
             (StatusCode::OK, team_view(world, &team), false)
         }
         ("DELETE", ["api", "teams", team_id]) => {
-            let Some(index) = world
-                .teams
-                .iter()
-                .position(|t| t["id"].as_i64() == id(team_id))
-            else {
+            let Some(index) = team_index(world, team_id) else {
                 return (
                     StatusCode::NOT_FOUND,
                     json!({"detail": "Team not found"}),
