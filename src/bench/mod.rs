@@ -5,6 +5,7 @@
 mod daemon;
 mod load;
 mod mixed;
+pub mod slapd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

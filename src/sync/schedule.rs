@@ -18,6 +18,10 @@ use crate::store::Store;
 /// The longest wait after repeated failures of one tenant and target.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// A change is reconciled at most this many change delays after the follower first saw it,
+/// however steadily writes keep coming (2 s delay: within 20 s).
+const MAX_WAIT_DELAYS: u32 = 10;
+
 /// Runs every tenant's full drift check at each time the cron schedule names.
 pub async fn run_on_schedule(
     reconciler: Reconciler,
@@ -67,8 +71,9 @@ async fn reconcile_every_tenant(reconciler: &Reconciler, store: &Store, trigger:
 }
 
 /// Follows the change log: a tenant whose log moved past its last applied run, and then stayed
-/// still for `delay` (a burst of SCIM writes is one run, not one per write), is reconciled. A
-/// run that fails is retried after a doubling wait, up to five minutes; the next successful
+/// still for `delay` (a burst of SCIM writes is one run, not one per write), is reconciled.
+/// Writes that never pause (an IdP's steady cycle on a large tenant) would keep the log from
+/// ever staying still, so a change waits at most `MAX_WAIT_DELAYS` delays. A run that fails is retried after a doubling wait, up to five minutes; the next successful
 /// run converges whatever was missed, because it reads the whole state afresh.
 pub async fn follow_changes(
     reconciler: Reconciler,
@@ -79,6 +84,8 @@ pub async fn follow_changes(
     let mut last_seen: HashMap<(TenantId, &'static str), i64> = HashMap::new();
     let mut backoff: HashMap<(TenantId, &'static str), (u32, tokio::time::Instant)> =
         HashMap::new();
+    // When each key was first seen behind the log, for the longest wait.
+    let mut behind_since: HashMap<(TenantId, &'static str), tokio::time::Instant> = HashMap::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -103,7 +110,13 @@ pub async fn follow_changes(
                     continue;
                 };
                 let settled = last_seen.insert(key, latest) == Some(latest);
-                if latest <= applied.unwrap_or(0) || !settled {
+                if latest <= applied.unwrap_or(0) {
+                    behind_since.remove(&key);
+                    continue;
+                }
+                let now = tokio::time::Instant::now();
+                let waited = now - *behind_since.entry(key).or_insert(now);
+                if !settled && waited < delay * MAX_WAIT_DELAYS {
                     continue;
                 }
                 let outcome = reconciler
@@ -113,6 +126,7 @@ pub async fn follow_changes(
                 match outcome {
                     Ok(Outcome::Applied | Outcome::Busy) => {
                         backoff.remove(&key);
+                        behind_since.remove(&key);
                     }
                     _ => {
                         let failures = backoff.get(&key).map(|(n, _)| n + 1).unwrap_or(1);

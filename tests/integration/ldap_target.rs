@@ -91,6 +91,8 @@ ldap_tests!(
         with [("DIRSYNC__LDAP__GROUP_OBJECT_CLASS", "posixGroup")],
     scim_writes_reach_the_directory_through_the_change_log
         with [("DIRSYNC__SYNC__CHANGE_DELAY", "50ms")],
+    writes_that_never_pause_still_reach_the_directory_while_they_go_on
+        with [("DIRSYNC__SYNC__CHANGE_DELAY", "100ms")],
     the_cron_schedule_runs_a_full_drift_check
         with [("DIRSYNC__SYNC__SCHEDULE", "* * * * * *")],
     the_admin_api_plans_and_applies_and_lists_runs,
@@ -537,6 +539,28 @@ async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, sl
             "no applied change-driven run: {runs:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn writes_that_never_pause_still_reach_the_directory_while_they_go_on(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    // A write every few ms never leaves the log still for a 100 ms delay; the follower must run
+    // anyway, within ten delays, not wait for the writes to stop.
+    app.create_user("steady-0").await;
+    let started = std::time::Instant::now();
+    let mut written = 1;
+    while search(&slapd, PEOPLE, "(uid=steady-0)", &["uid"])
+        .await
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no run reached the directory during {written} steady writes"
+        );
+        app.create_user(&format!("steady-{written}")).await;
+        written += 1;
     }
 }
 
