@@ -121,6 +121,12 @@ enum Command {
         /// `--daemon-env DIRSYNC__LOG__LEVEL=warn`; repeatable.
         #[arg(long, value_name = "NAME=VALUE", value_parser = daemon_env)]
         daemon_env: Vec<(String, String)>,
+        /// Groups of ten members for the reconciliation scenario (default: a tenth of --users).
+        #[arg(long)]
+        groups: Option<usize>,
+        /// Which scenarios: all, scim (1-6) or reconcile (7, into a throwaway slapd).
+        #[arg(long, default_value = "all", value_parser = ["all", "scim", "reconcile"])]
+        scenarios: String,
     },
 }
 
@@ -229,6 +235,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         members,
         database_url,
         daemon_env,
+        groups,
+        scenarios,
     } = &cli.command
     {
         let options = crate::bench::Options {
@@ -236,6 +244,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             members: *members,
             database_url: database_url.clone(),
             daemon_env: daemon_env.clone(),
+            groups: groups.unwrap_or(*users / 10),
+            scenarios: match scenarios.as_str() {
+                "scim" => crate::bench::Scenarios::Scim,
+                "reconcile" => crate::bench::Scenarios::Reconcile,
+                _ => crate::bench::Scenarios::All,
+            },
         };
         return match crate::bench::run(&options).await {
             Ok(table) => {

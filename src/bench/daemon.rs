@@ -1,5 +1,6 @@
 //! The daemon under test: this same binary's `serve` as a child process on loopback, with its
-//! own data directory, so its RSS is the daemon's alone and not the load generator's.
+//! own data directory, so its RSS is the daemon's alone and not the load generator's. The
+//! replica and crash tests start it the same way, from the built binary.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -10,8 +11,10 @@ use std::time::Duration;
 /// A running `dirsync serve`; killed and its data directory removed when dropped.
 #[derive(Debug)]
 pub struct Daemon {
-    child: Child,
+    exe: PathBuf,
+    child: Option<Child>,
     data_dir: PathBuf,
+    database_url: String,
     pub scim: String,
     pub admin: String,
     pub admin_token: String,
@@ -24,24 +27,57 @@ impl Daemon {
         settings: &[(String, String)],
     ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let data_dir = std::env::temp_dir().join(format!("dirsync-bench-{}", std::process::id()));
+        Self::start_binary(&exe, database_url, settings)
+    }
+
+    /// The same, running `exe` (the tests run the built `dirsync`, not themselves).
+    pub fn start_binary(
+        exe: &std::path::Path,
+        database_url: Option<&str>,
+        settings: &[(String, String)],
+    ) -> Result<Self, String> {
+        let data_dir =
+            std::env::temp_dir().join(format!("dirsync-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let admin_token = crate::secret::generate_token().expose().to_owned();
-        let mut child = Command::new(exe)
+        let mut daemon = Self {
+            exe: exe.to_owned(),
+            child: None,
+            data_dir,
+            database_url: database_url.unwrap_or("").to_owned(),
+            scim: String::new(),
+            admin: String::new(),
+            admin_token,
+        };
+        daemon.spawn(settings)?;
+        Ok(daemon)
+    }
+
+    /// Stops the daemon and starts it again on the same data with these settings (on new
+    /// ports).
+    pub fn restart(&mut self, settings: &[(String, String)]) -> Result<(), String> {
+        self.kill();
+        self.spawn(settings)
+    }
+
+    fn spawn(&mut self, settings: &[(String, String)]) -> Result<(), String> {
+        let mut child = Command::new(&self.exe)
             .arg("serve")
             // Nothing of the operator's configuration: bench users must never reach a real
             // LDAP directory or Qualytics through a DIRSYNC_CONFIG or DIRSYNC__ variable.
             .env_clear()
-            .env("DIRSYNC__SERVER__DATA_DIR", &data_dir)
-            .env("DIRSYNC__DATABASE__URL", database_url.unwrap_or(""))
+            .env("DIRSYNC__SERVER__DATA_DIR", &self.data_dir)
+            .env("DIRSYNC__DATABASE__URL", &self.database_url)
             .env("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0")
             .env("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0")
-            .env("DIRSYNC__ADMIN__TOKEN", &admin_token)
+            .env("DIRSYNC__ADMIN__TOKEN", &self.admin_token)
             .env("DIRSYNC__SCIM__REQUESTS_PER_SECOND", "1000000")
             .env("DIRSYNC__SCIM__BURST", "1000000")
             .env("DIRSYNC__SYNC__SCHEDULE", "")
             .env("DIRSYNC__LOG__FORMAT", "json")
+            // As systemd/dirsync.service runs it (see there why).
+            .env("MALLOC_ARENA_MAX", "2")
             .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -51,35 +87,44 @@ impl Daemon {
             Some(stderr) => drain(stderr),
             None => return Err("dirsync serve has no stderr".into()),
         };
-        let mut daemon = Self {
-            child,
-            data_dir,
-            scim: String::new(),
-            admin: String::new(),
-            admin_token,
-        };
-        while daemon.scim.is_empty() || daemon.admin.is_empty() {
+        self.child = Some(child);
+        self.scim.clear();
+        self.admin.clear();
+        while self.scim.is_empty() || self.admin.is_empty() {
             let event: serde_json::Value = events
                 .recv_timeout(Duration::from_secs(60))
                 .map_err(|_| "dirsync serve did not start within 60 s".to_owned())?;
             let address = event["address"].as_str().unwrap_or_default();
             match event["message"].as_str().unwrap_or_default() {
                 m if m.starts_with("SCIM API listening") => {
-                    daemon.scim = format!("http://{address}/api/scim/v2");
+                    self.scim = format!("http://{address}/api/scim/v2");
                 }
                 m if m.starts_with("admin API listening") => {
-                    daemon.admin = format!("http://{address}");
+                    self.admin = format!("http://{address}");
                 }
                 _ => {}
             }
         }
-        Ok(daemon)
+        Ok(())
+    }
+
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// The daemon's resident set size in MiB, from /proc.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let pid = self.child.as_ref().map_or(0, Child::id);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -90,8 +135,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

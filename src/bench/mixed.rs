@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::daemon::Daemon;
 use super::load::Figures;
-use super::{Scim, tenant_token};
+use super::{Scim, new_tenant};
 
 /// Runs the cycle on `tenants` tenants with `users` users each.
 pub async fn entra_cycles(
@@ -25,7 +25,7 @@ pub async fn entra_cycles(
         let scim = Arc::new(Scim {
             client: client.clone(),
             base: daemon.scim.clone(),
-            token: tenant_token(client, daemon).await?,
+            token: new_tenant(client, daemon).await?.1,
         });
         cycles.push(tokio::spawn(cycle(scim, users)));
     }

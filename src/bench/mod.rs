@@ -2,9 +2,10 @@
 //! provisioning cycle, and prints one table row per scenario. Figures, never assertions: what
 //! is fast enough is read off the table against the hello route measured in the same run.
 
-mod daemon;
+pub mod daemon;
 mod load;
 mod mixed;
+mod reconcile;
 pub mod slapd;
 
 use std::sync::Arc;
@@ -30,6 +31,21 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Extra `DIRSYNC__` settings for the daemon.
     pub daemon_env: Vec<(String, String)>,
+    /// Groups of ten members for the reconciliation scenario.
+    pub groups: usize,
+    /// Which scenarios run.
+    pub scenarios: Scenarios,
+}
+
+/// Which scenarios a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenarios {
+    /// The SCIM scenarios (1–6) and reconciliation into slapd (7).
+    All,
+    /// Scenarios 1–6.
+    Scim,
+    /// Scenario 7.
+    Reconcile,
 }
 
 struct Row {
@@ -40,21 +56,38 @@ struct Row {
     note: String,
 }
 
-/// Runs every scenario and returns the table.
+/// Runs the chosen scenarios and returns their tables.
 pub async fn run(options: &Options) -> Result<String, String> {
     let client = Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    if options.scenarios != Scenarios::Reconcile {
+        out.push_str(&scim_scenarios(&client, options).await?);
+    }
+    if options.scenarios != Scenarios::Scim {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let (users, groups) = (options.users, options.groups);
+        let database_url = options.database_url.as_deref();
+        out.push_str(&reconcile::into_slapd(&client, database_url, users, groups).await?);
+    }
+    Ok(out)
+}
+
+/// Scenarios 1–6, against one daemon.
+async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, String> {
     let daemon = Daemon::start(options.database_url.as_deref(), &options.daemon_env)?;
     let rss_before = daemon.rss_mib();
-    let token = tenant_token(&client, &daemon).await?;
+    let (_, token) = new_tenant(client, &daemon).await?;
     let scim = Arc::new(Scim {
         client: client.clone(),
         base: daemon.scim.clone(),
         token,
     });
-    let mut rows = vec![hello(&client).await?];
+    let mut rows = vec![hello(client).await?];
     let mut push = |scenario: String, figures: Figures, note: String| {
         rows.push(Row {
             scenario,
@@ -120,7 +153,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
     push(id, by_id, String::new());
 
     let per_tenant = (users / MIXED_TENANTS).max(1);
-    let mixed = mixed::entra_cycles(&client, &daemon, MIXED_TENANTS, per_tenant).await?;
+    let mixed = mixed::entra_cycles(client, &daemon, MIXED_TENANTS, per_tenant).await?;
     push(
         format!("Entra cycle on {MIXED_TENANTS} tenants at once"),
         mixed,
@@ -181,8 +214,9 @@ fn user(i: usize) -> Value {
     })
 }
 
-/// A tenant and token made through the admin API, as an operator would.
-async fn tenant_token(client: &Client, daemon: &Daemon) -> Result<String, String> {
+/// A tenant and its token made through the admin API, as an operator would: the tenant's name
+/// and the token's secret.
+async fn new_tenant(client: &Client, daemon: &Daemon) -> Result<(String, String), String> {
     let name = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let admin = |path: &str| {
         client
@@ -204,10 +238,11 @@ async fn tenant_token(client: &Client, daemon: &Daemon) -> Result<String, String
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    issued["secret"]
+    let secret = issued["secret"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("no secret in {issued}"))
+        .ok_or_else(|| format!("no secret in {issued}"))?;
+    Ok((name, secret))
 }
 
 struct Scim {
@@ -235,6 +270,14 @@ impl Scim {
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(&body)
+    }
+
+    /// The status and the body as JSON (`Null` when it is not).
+    async fn send_json(&self, request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.ok()?;
+        Some((status, serde_json::from_slice(&body).unwrap_or_default()))
     }
 
     /// The status, having read the body (so the connection goes back to the pool).

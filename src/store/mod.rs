@@ -13,6 +13,7 @@ mod groups;
 mod listing;
 mod members;
 mod query;
+mod run_lock;
 mod sync_state;
 mod tenants;
 mod tokens;
@@ -28,6 +29,7 @@ use crate::clock::SharedClock;
 use crate::domain::DomainError;
 pub use connect::{Backend, ConnectError};
 pub use members::MemberResolution;
+pub use run_lock::RunLock;
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 
 /// Handle to the database; cheap to clone.

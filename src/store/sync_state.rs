@@ -1,15 +1,14 @@
-//! What reconciliation keeps in the store: run records, the lease that keeps one run per
-//! (tenant, target) at a time across processes, the links to target entries, and a tenant's
-//! whole desired state read in pages.
+//! What reconciliation keeps in the store: run records, the links to target entries, and a
+//! tenant's whole desired state read in pages. The lock that keeps one run per (tenant,
+//! target) is in `run_lock`.
 
-use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::entity::{change_log, sync_leases, sync_runs, target_links};
+use super::entity::{change_log, sync_runs, target_links};
 use super::{Store, error};
 use crate::domain::sync::{SyncRun, TargetLink};
 use crate::domain::{DomainError, Group, TenantId, User};
@@ -148,65 +147,6 @@ impl Store {
             .await
             .map_err(error::classify)?
             .map(|row| row.occurred_at))
-    }
-
-    /// Takes the run lease of (tenant, target) for `ttl`, unless another holder has it. An
-    /// expired lease (its holder died) is taken over. Works across processes on both backends:
-    /// two processes racing for a free lease both insert, and the primary key lets one win.
-    pub async fn try_lease(
-        &self,
-        tenant_id: TenantId,
-        target: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<bool, DomainError> {
-        let now = self.clock.now();
-        let transaction = self.write().await?;
-        let current = sync_leases::Entity::find_by_id((tenant_id.as_uuid(), target.to_owned()))
-            .one(&transaction)
-            .await
-            .map_err(error::classify)?;
-        let row = sync_leases::ActiveModel {
-            tenant_id: Set(tenant_id.as_uuid()),
-            target: Set(target.to_owned()),
-            holder: Set(holder.to_owned()),
-            expires_at: Set(now + ttl),
-        };
-        let written = match current {
-            None => row.insert(&transaction).await.map(|_| ()),
-            Some(lease) if lease.holder == holder || lease.expires_at <= now => {
-                row.update(&transaction).await.map(|_| ())
-            }
-            Some(_) => return Ok(false),
-        };
-        match written.map_err(error::classify) {
-            Ok(()) => {}
-            Err(DomainError::Conflict(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        match transaction.commit().await.map_err(error::classify) {
-            Ok(()) => Ok(true),
-            Err(DomainError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Gives the lease back (only the holder's own).
-    pub async fn release_lease(
-        &self,
-        tenant_id: TenantId,
-        target: &str,
-        holder: &str,
-    ) -> Result<(), DomainError> {
-        let transaction = self.write().await?;
-        sync_leases::Entity::delete_many()
-            .filter(sync_leases::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(sync_leases::Column::Target.eq(target))
-            .filter(sync_leases::Column::Holder.eq(holder))
-            .exec(&transaction)
-            .await
-            .map_err(error::classify)?;
-        transaction.commit().await.map_err(error::classify)
     }
 
     /// The links of a tenant's resources in a target.

@@ -133,6 +133,9 @@ pub struct Report {
     pub duration_ms: u128,
     /// The change-log position the desired state was read at.
     pub change_seq: Option<i64>,
+    /// Milliseconds spent in each step that was reached ("read_store", "read_target",
+    /// "plan", "apply"), for an operator asking where a slow run spent its time.
+    pub phases_ms: BTreeMap<&'static str, u64>,
 }
 
 impl Report {
@@ -281,20 +284,18 @@ impl Reconciler {
             error: None,
             duration_ms: 0,
             change_seq: None,
+            phases_ms: BTreeMap::new(),
         };
-        if !self
+        let Some(lock) = self
             .store
-            .try_lease(tenant.id, name, &self.holder, self.lease)
+            .lock_run(tenant.id, name, &self.holder, self.lease)
             .await?
-        {
+        else {
             report.error = Some("another run of this tenant and target is in progress".into());
             return Ok(report);
-        }
+        };
         let result = self.run(tenant, target.as_ref(), &mut report, force).await;
-        let released = self
-            .store
-            .release_lease(tenant.id, name, &self.holder)
-            .await;
+        let released = lock.release().await;
         report.duration_ms = started.elapsed().as_millis();
         if let Some(run_id) = report.run_id {
             let counts = json!({
@@ -306,6 +307,7 @@ impl Reconciler {
                 "waiting": report.plan.waiting.len(),
                 "destructive": report.plan.destructive(),
                 "duration_ms": report.duration_ms as u64,
+                "phases_ms": report.phases_ms,
             });
             self.store
                 .finish_run(
@@ -371,6 +373,7 @@ impl Reconciler {
             .await?;
         report.run_id = Some(run_id);
         report.outcome = Outcome::Failed;
+        let mut phase = Phases::start();
         let (users, groups) = match (
             self.store.all_users(tenant.id).await,
             self.store.all_groups(tenant.id).await,
@@ -382,6 +385,7 @@ impl Reconciler {
             }
         };
         let desired = target.desired(tenant, &users, &groups);
+        phase.end("read_store", report);
         let observed = match target.observe(tenant).await {
             Ok(observed) => observed,
             Err(e) => {
@@ -411,8 +415,10 @@ impl Reconciler {
                 })
             })
             .collect();
+        phase.end("read_target", report);
         report.plan = plan(&desired, &observed, &links);
         target.adjust(tenant, &mut report.plan, &observed);
+        phase.end("plan", report);
         if report.mode == Mode::Plan {
             report.outcome = Outcome::Planned;
             return Ok(());
@@ -445,12 +451,31 @@ impl Reconciler {
                 }
             }
         }
+        phase.end("apply", report);
         report.outcome = if report.failures.is_empty() {
             Outcome::Applied
         } else {
             Outcome::Partial
         };
         Ok(())
+    }
+}
+
+/// Times the steps of a run into `Report::phases_ms`.
+struct Phases(Instant);
+
+impl Phases {
+    fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    /// Records the time since the previous step ended as `name`'s.
+    fn end(&mut self, name: &'static str, report: &mut Report) {
+        let now = Instant::now();
+        report
+            .phases_ms
+            .insert(name, (now - self.0).as_millis() as u64);
+        self.0 = now;
     }
 }
 

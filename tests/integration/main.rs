@@ -24,6 +24,7 @@ mod qualytics_target;
 mod rate_limits;
 mod reconcile_engine;
 mod reload;
+mod replicas;
 mod request_limits;
 mod status_page;
 mod tenant_controls;

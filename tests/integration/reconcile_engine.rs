@@ -129,23 +129,39 @@ async fn a_failed_read_of_the_target_fails_the_run_with_nothing_applied(app: Tes
 }
 
 async fn one_run_per_tenant_and_target_at_a_time(app: TestApp) {
-    let taken = app
+    let held = app
         .store
-        .try_lease(
+        .lock_run(
             app.tenant.id,
             "memory",
             "another-replica",
             chrono::Duration::minutes(5),
         )
         .await
+        .unwrap()
+        .expect("the lock is free");
+    let again = app
+        .store
+        .lock_run(
+            app.tenant.id,
+            "memory",
+            "a-third",
+            chrono::Duration::minutes(5),
+        )
+        .await
         .unwrap();
-    assert!(taken);
+    assert!(again.is_none(), "a held lock was taken twice");
     let target = Arc::new(MemoryTarget::default());
     let report = apply(&reconciler(&app, target.clone()), &app).await;
     assert_eq!(report.outcome, Outcome::Busy);
     assert_eq!(target.writes(), 0);
-    // A lease whose holder died expires and is taken over.
-    app.clock.advance(chrono::Duration::minutes(6));
+    match app.store.backend() {
+        // A lease whose holder died expires and is taken over.
+        dirsync::store::Backend::Sqlite => app.clock.advance(chrono::Duration::minutes(6)),
+        // The advisory lock is the holder's transaction's; it ends when the holder lets go
+        // (or its connection dies: the replica tests kill a holder).
+        dirsync::store::Backend::Postgres => held.release().await.unwrap(),
+    }
     let report = apply(&reconciler(&app, target), &app).await;
     assert_eq!(report.outcome, Outcome::Applied);
 }

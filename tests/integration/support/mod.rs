@@ -73,22 +73,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let database_url = match backend {
             Backend::Sqlite => String::new(),
-            Backend::Postgres => match postgres::fresh_database().await {
-                Ok(url) => url,
-                Err(reason) if std::env::var_os(postgres::REQUIRE_SERVICES).is_some() => {
-                    panic!(
-                        "PostgreSQL is required ({}) but unavailable: {reason}",
-                        postgres::REQUIRE_SERVICES
-                    )
-                }
-                Err(reason) => {
-                    static ONCE: std::sync::Once = std::sync::Once::new();
-                    ONCE.call_once(|| {
-                        announce(&format!("note: PostgreSQL lane SKIPPED: {reason}"))
-                    });
-                    return None;
-                }
-            },
+            Backend::Postgres => postgres::database_or_skip().await?,
         };
         let mut env: HashMap<String, String> = [
             ("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0"),

@@ -49,6 +49,22 @@ pub async fn fresh_database() -> Result<String, String> {
     Ok(format!("postgres://postgres@127.0.0.1:{port}/{name}"))
 }
 
+/// A fresh database, or `None` (announced once) when PostgreSQL is missing and not required;
+/// a panic when it is required (`REQUIRE_SERVICES`).
+pub async fn database_or_skip() -> Option<String> {
+    match fresh_database().await {
+        Ok(url) => Some(url),
+        Err(reason) if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!("PostgreSQL is required ({REQUIRE_SERVICES}) but unavailable: {reason}")
+        }
+        Err(reason) => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| super::announce(&format!("note: PostgreSQL lane SKIPPED: {reason}")));
+            None
+        }
+    }
+}
+
 fn bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?

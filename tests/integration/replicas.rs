@@ -1,0 +1,383 @@
+//! Several `dirsync serve` processes: two replicas on one PostgreSQL database, and a daemon
+//! killed with SIGKILL in the middle of a burst of writes. These run the built binary as child
+//! processes (`dirsync::bench::daemon`), because what they test is what crosses processes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dirsync::bench::daemon::Daemon;
+use dirsync::bench::slapd::{ROOT_DN, ROOT_PW, SUFFIX, Slapd};
+use futures_util::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::postgres::database_or_skip;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_dirsync");
+
+/// A daemon process and a client for it, with a tenant's token.
+struct Replica {
+    daemon: Daemon,
+    client: Client,
+}
+
+impl Replica {
+    fn start(database_url: Option<&str>, settings: &[(&str, &str)]) -> Replica {
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let daemon = Daemon::start_binary(BINARY.as_ref(), database_url, &settings).unwrap();
+        Replica {
+            daemon,
+            client: Client::new(),
+        }
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.daemon.admin))
+            .bearer_auth(&self.daemon.admin_token)
+    }
+
+    /// Creates tenant "acme" and returns a token's secret.
+    async fn tenant(&self) -> String {
+        self.admin(reqwest::Method::POST, "/v1/tenants")
+            .json(&json!({"name": "acme", "idp": "entra"}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        let issued: Value = self
+            .admin(reqwest::Method::POST, "/v1/tenants/acme/tokens")
+            .json(&json!({"name": "replicas"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        issued["secret"].as_str().unwrap().to_owned()
+    }
+
+    fn scim(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.daemon.scim))
+            .bearer_auth(token)
+    }
+}
+
+fn user(name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "name": {"givenName": "Rep", "familyName": "Lica"},
+        "emails": [{"value": name, "type": "work", "primary": true}]
+    })
+}
+
+async fn create(replica: &Replica, token: &str, name: &str) -> (StatusCode, Value) {
+    let response = replica
+        .scim(reqwest::Method::POST, "/Users", token)
+        .json(&user(name))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_answer_one_201_and_one_409_for_the_same_user_name() {
+    let Some(url) = database_or_skip().await else {
+        return;
+    };
+    let a = Replica::start(Some(&url), &[]);
+    let b = Replica::start(Some(&url), &[]);
+    let token = a.tenant().await;
+    for round in 0..20 {
+        // Different case on each side: userName is unique case-insensitively (RFC 7643 §4.1.1).
+        let (lower, upper) = (
+            format!("race{round}@example.com"),
+            format!("RACE{round}@example.com"),
+        );
+        let (first, second) = tokio::join!(create(&a, &token, &lower), create(&b, &token, &upper));
+        let mut statuses = [first.0.as_u16(), second.0.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}: {first:?} {second:?}");
+        let conflict = if first.0 == StatusCode::CONFLICT {
+            &first.1
+        } else {
+            &second.1
+        };
+        assert_eq!(conflict["scimType"], "uniqueness");
+    }
+    let list: Value = b
+        .scim(reqwest::Method::GET, "/Users", &token)
+        .query(&[("count", "0")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["totalResults"], 20);
+}
+
+#[tokio::test]
+async fn membership_patches_through_two_replicas_lose_nothing() {
+    let Some(url) = database_or_skip().await else {
+        return;
+    };
+    let replicas = Arc::new([
+        Replica::start(Some(&url), &[]),
+        Replica::start(Some(&url), &[]),
+    ]);
+    let token = replicas[0].tenant().await;
+    let mut ids = Vec::new();
+    for n in 0..60 {
+        let (status, body) = create(&replicas[n % 2], &token, &format!("m{n}@example.com")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let group: Value = replicas[0]
+        .scim(reqwest::Method::POST, "/Groups", &token)
+        .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Everyone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = group["id"].as_str().unwrap().to_owned();
+    // Entra's way, one member per PATCH, 16 at a time, alternating replicas: each replica
+    // reads and writes the same group at once.
+    let statuses: Vec<u16> = futures_util::stream::iter(ids.iter().enumerate())
+        .map(|(n, id)| {
+            let replicas = replicas.clone();
+            let (token, group) = (token.clone(), group.clone());
+            let id = id.clone();
+            async move {
+                replicas[n % 2]
+                    .scim(reqwest::Method::PATCH, &format!("/Groups/{group}"), &token)
+                    .json(&json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]
+                    }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 204),
+        "{statuses:?}"
+    );
+    for replica in replicas.iter() {
+        let stored: Value = replica
+            .scim(reqwest::Method::GET, &format!("/Groups/{group}"), &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let members: BTreeSet<String> = stored["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(members, ids.iter().cloned().collect::<BTreeSet<_>>());
+    }
+}
+
+#[tokio::test]
+async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other_take_over() {
+    let Some(url) = database_or_skip().await else {
+        return;
+    };
+    let slapd = Slapd::start().unwrap();
+    let ldap = [
+        ("DIRSYNC__LDAP__URL", slapd.url.as_str()),
+        ("DIRSYNC__LDAP__BIND_DN", ROOT_DN),
+        ("DIRSYNC__LDAP__BIND_PASSWORD", ROOT_PW),
+        ("DIRSYNC__LDAP__BASE_DN", SUFFIX),
+        ("DIRSYNC__SYNC__CHANGE_DELAY", "0s"),
+    ];
+    let mut a = Replica::start(Some(&url), &ldap);
+    let b = Replica::start(Some(&url), &ldap);
+    let token = a.tenant().await;
+    let names: Vec<String> = (0..1500).map(|n| format!("k{n}@example.com")).collect();
+    let statuses: Vec<StatusCode> = futures_util::stream::iter(&names)
+        .map(|name| {
+            let (a, token) = (&a, &token);
+            async move { create(a, token, name).await.0 }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED));
+
+    // A's first apply (1,500 LDAP adds) runs in the background...
+    let reconcile = |replica: &Replica| {
+        replica
+            .admin(reqwest::Method::POST, "/v1/tenants/acme/reconcile")
+            .json(&json!({"target": "ldap"}))
+            .send()
+    };
+    let running = tokio::spawn(reconcile(&a));
+    let started = Instant::now();
+    loop {
+        let runs: Vec<Value> = b
+            .admin(reqwest::Method::GET, "/v1/tenants/acme/runs")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if runs.iter().any(|r| r["finished_at"].is_null()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "A's run never started: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...so B finds the pair locked.
+    let report: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+    assert_eq!(report[0]["outcome"], "busy", "{report}");
+    // A dies mid-run, without giving the lock back; B's next trigger takes over at once (a
+    // lease would have blocked it for `sync.lease`) and converges.
+    a.daemon.kill();
+    let _ = running.await;
+    let killed = Instant::now();
+    let report = loop {
+        // PostgreSQL ends the dead client's session when it reads the closed socket: moments.
+        let report: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+        if report[0]["outcome"] != "busy" || killed.elapsed() > Duration::from_secs(10) {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(report[0]["outcome"], "applied", "{report}");
+    let again: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+    assert_eq!(again[0]["outcome"], "applied");
+    assert!(
+        again[0]["applied"].as_object().unwrap().is_empty(),
+        "{again}"
+    );
+}
+
+/// Creates users 16 at a time until the daemon stops answering; what was acknowledged.
+async fn create_until_killed(replica: &Replica, token: &str) -> Vec<(String, String)> {
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers = (0..16).map(|w| {
+        let acknowledged = acknowledged.clone();
+        async move {
+            for n in 0.. {
+                let name = format!("burst{w}-{n}@example.com");
+                let sent = replica
+                    .scim(reqwest::Method::POST, "/Users", token)
+                    .json(&user(&name))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                if response.status() != StatusCode::CREATED {
+                    return;
+                }
+                let Ok(body) = response.json::<Value>().await else {
+                    return;
+                };
+                let id = body["id"].as_str().unwrap().to_owned();
+                acknowledged.lock().unwrap().push((name, id));
+            }
+        }
+    });
+    futures_util::future::join_all(writers).await;
+    acknowledged.lock().unwrap().clone()
+}
+
+async fn every_acknowledged_write_survives_a_sigkill(database_url: Option<String>) {
+    let mut replica = Replica::start(database_url.as_deref(), &[]);
+    let token = replica.tenant().await;
+    let burst = create_until_killed(&replica, &token);
+    let pid = replica.daemon.pid().unwrap().to_string();
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // SIGKILL: no shutdown, no flush, requests in flight cut off.
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+        assert!(killed.unwrap().success());
+    };
+    let (acknowledged, ()) = tokio::join!(burst, kill);
+    assert!(
+        acknowledged.len() > 16,
+        "only {} creates before the kill",
+        acknowledged.len()
+    );
+    replica.daemon.restart(&[]).unwrap();
+    for (name, id) in &acknowledged {
+        let response = replica
+            .scim(reqwest::Method::GET, &format!("/Users/{id}"), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "acknowledged {name} is gone"
+        );
+        let stored: Value = response.json().await.unwrap();
+        assert_eq!(stored["userName"], name.as_str());
+        assert_eq!(stored["emails"][0]["value"], name.as_str());
+    }
+    // Nothing half-written either: every stored user, acknowledged or not, is whole.
+    let mut stored = Vec::new();
+    loop {
+        let page: Value = replica
+            .scim(reqwest::Method::GET, "/Users", &token)
+            .query(&[("startIndex", stored.len() + 1), ("count", 1000)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        if resources.is_empty() {
+            break;
+        }
+        stored.extend(resources);
+    }
+    assert!(stored.len() >= acknowledged.len());
+    for user in &stored {
+        assert_eq!(
+            user["emails"][0]["value"], user["userName"],
+            "a partial user: {user}"
+        );
+        assert_eq!(user["name"]["familyName"], "Lica", "a partial user: {user}");
+    }
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_a_sigkill_on_sqlite() {
+    every_acknowledged_write_survives_a_sigkill(None).await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_a_sigkill_on_postgres() {
+    if let Some(url) = database_or_skip().await {
+        every_acknowledged_write_survives_a_sigkill(Some(url)).await;
+    }
+}
