@@ -60,3 +60,54 @@ async fn a_chunked_body_over_the_limit_is_413_without_being_read_whole() {
     let response = String::from_utf8_lossy(&response[..n]);
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
 }
+
+async fn every_other_limit_is_refused_or_capped_and_the_daemon_stays_up(app: TestApp) {
+    let alice = app.create_user("alice@example.com").await;
+    // Headers past hyper's buffer: 431, before any handler runs.
+    let huge = "x".repeat(512 * 1024);
+    let response = app
+        .scim(reqwest::Method::GET, "/Users")
+        .header("x-padding", huge)
+        .send()
+        .await;
+    assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(431));
+    // A filter over 4,096 bytes, and one nested past 32 levels: 400 invalidFilter.
+    let long = format!("userName eq \"{}\"", "a".repeat(5000));
+    let deep = format!("{}userName pr{}", "(".repeat(40), ")".repeat(40));
+    for filter in [long, deep] {
+        let response = app
+            .scim(reqwest::Method::GET, "/Users")
+            .query(&[("filter", filter)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert_scim_error(&response.json().await.unwrap(), 400, Some("invalidFilter"));
+    }
+    // More than 1,000 PATCH operations: 400, and nothing of it applied.
+    let operations: Vec<serde_json::Value> = (0..1001)
+        .map(|n| serde_json::json!({"op": "replace", "path": "displayName", "value": format!("n{n}")}))
+        .collect();
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{alice}"),
+            serde_json::Value::Array(operations),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, stored) = app.get_json(&format!("/Users/{alice}")).await;
+    assert!(stored.get("displayName").is_none(), "{stored}");
+    // A page asked for past 1,000 is cut to 1,000 (RFC 7644 §3.4.2.4 lets the server cap it).
+    let (status, page) = app.get_json("/Users?count=1000000").await;
+    assert_eq!((status, page["itemsPerPage"].as_u64()), (200, Some(1)));
+    let (status, config) = app.get_json("/ServiceProviderConfig").await;
+    assert_eq!(
+        (status, config["filter"]["maxResults"].as_u64()),
+        (200, Some(1000))
+    );
+    // And the daemon is still up.
+    let (status, _) = app.get_json(&format!("/Users/{alice}")).await;
+    assert_eq!(status, 200);
+}
+
+crate::on_both_databases!(every_other_limit_is_refused_or_capped_and_the_daemon_stays_up);
