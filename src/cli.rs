@@ -127,6 +127,9 @@ enum Command {
         /// Which scenarios: all, scim (1-6) or reconcile (7, into a throwaway slapd).
         #[arg(long, default_value = "all", value_parser = ["all", "scim", "reconcile"])]
         scenarios: String,
+        /// Seconds of steady SCIM writes while the change-to-LDAP lag is measured.
+        #[arg(long, default_value_t = 60)]
+        lag_seconds: u64,
     },
 }
 
@@ -237,6 +240,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         daemon_env,
         groups,
         scenarios,
+        lag_seconds,
     } = &cli.command
     {
         let options = crate::bench::Options {
@@ -250,6 +254,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 "reconcile" => crate::bench::Scenarios::Reconcile,
                 _ => crate::bench::Scenarios::All,
             },
+            lag_writing: std::time::Duration::from_secs(*lag_seconds),
         };
         return match crate::bench::run(&options).await {
             Ok(table) => {

@@ -35,6 +35,8 @@ pub struct Options {
     pub groups: usize,
     /// Which scenarios run.
     pub scenarios: Scenarios,
+    /// How long steady writes run while change-to-LDAP lag is measured.
+    pub lag_writing: Duration,
 }
 
 /// Which scenarios a run covers.
@@ -72,7 +74,8 @@ pub async fn run(options: &Options) -> Result<String, String> {
         }
         let (users, groups) = (options.users, options.groups);
         let database_url = options.database_url.as_deref();
-        out.push_str(&reconcile::into_slapd(&client, database_url, users, groups).await?);
+        let lag = options.lag_writing;
+        out.push_str(&reconcile::into_slapd(&client, database_url, users, groups, lag).await?);
     }
     Ok(out)
 }

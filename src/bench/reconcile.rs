@@ -26,18 +26,21 @@ const GROUP_SIZE: usize = 10;
 /// The follower's delay while lag is measured: short, so the figure is mostly the run itself.
 const CHANGE_DELAY: &str = "500ms";
 
-/// Steady writes while lag is measured: this many per second, for this long.
+/// Steady writes while lag is measured: this many per second.
 const LAG_WRITES_PER_SECOND: u64 = 20;
-const LAG_WRITING: Duration = Duration::from_secs(60);
 
-/// Runs the scenario; the table, or why it could not run.
+/// Runs the scenario, measuring lag for `lag_writing`; the table, or why it could not run.
 pub async fn into_slapd(
     client: &Client,
     database_url: Option<&str>,
     users: usize,
     groups: usize,
+    lag_writing: Duration,
 ) -> Result<String, String> {
-    let slapd = Slapd::start()?;
+    let slapd = match Slapd::start() {
+        Ok(slapd) => slapd,
+        Err(reason) => return Ok(format!("Reconciliation into slapd: not run: {reason}\n")),
+    };
     let mut daemon = Daemon::start(database_url, &settings(&slapd, "0s"))?;
     let (tenant, token) = new_tenant(client, &daemon).await?;
     let mut scim = Scim {
@@ -91,7 +94,7 @@ pub async fn into_slapd(
     let _ = std::fs::remove_file(&only);
     restarted?;
     scim.base.clone_from(&daemon.scim);
-    out.push_str(&lag(client, &daemon, &tenant, &scim, &ids).await?);
+    out.push_str(&lag(client, &daemon, &tenant, &scim, &ids, lag_writing).await?);
     Ok(out)
 }
 
@@ -208,6 +211,7 @@ async fn lag(
     tenant: &str,
     scim: &Scim,
     ids: &[String],
+    writing: Duration,
 ) -> Result<String, String> {
     let clock = SystemClock;
     let mut acknowledged: Vec<DateTime<Utc>> = Vec::new();
@@ -216,7 +220,7 @@ async fn lag(
     let began = Instant::now();
     let mut errors = 0;
     let mut i = 0;
-    while began.elapsed() < LAG_WRITING {
+    while began.elapsed() < writing {
         ticker.tick().await;
         let request = scim.patch(
             &format!("/Users/{}", ids[i % ids.len()]),
@@ -265,7 +269,7 @@ async fn lag(
         "\nChange-to-LDAP lag under {LAG_WRITES_PER_SECOND} SCIM PATCHes/s for {} s \
          (follower delay {CHANGE_DELAY}): p50 {:.0} ms, p99 {:.0} ms over {} writes \
          ({errors} failed), {change_runs} change-driven runs; daemon RSS {:.1} MiB\n",
-        LAG_WRITING.as_secs(),
+        writing.as_secs(),
         ms(pick(0.5)),
         ms(pick(0.99)),
         acknowledged.len(),

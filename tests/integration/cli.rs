@@ -339,11 +339,16 @@ async fn migrate_creates_a_wal_mode_sqlite_database_with_foreign_keys_and_is_ide
 #[test]
 fn bench_starts_a_daemon_runs_every_scenario_and_prints_a_table_without_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dirsync(
-        dir.path(),
-        &[],
-        &["bench", "--users", "120", "--members", "110"],
-    );
+    let args = [
+        "bench",
+        "--users",
+        "120",
+        "--members",
+        "110",
+        "--lag-seconds",
+        "3",
+    ];
+    let out = dirsync(dir.path(), &[], &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     for scenario in [
@@ -360,10 +365,29 @@ fn bench_starts_a_daemon_runs_every_scenario_and_prints_a_table_without_errors()
     }
     for row in table
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario"))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario") && !l.starts_with("| run"))
     {
         let errors = row.split('|').nth(8).unwrap().trim();
         assert_eq!(errors, "0", "{row}");
     }
     assert!(table.contains("p50 at 100:"), "{table}");
+    // Scenario 7, where slapd is installed (the README's test command makes sure it is).
+    let slapd = std::path::Path::new("/usr/sbin/slapd").is_file();
+    if !slapd && std::env::var_os(crate::support::postgres::REQUIRE_SERVICES).is_none() {
+        return;
+    }
+    let writes = |run: &str| -> String {
+        let row = table.lines().find(|l| l.starts_with(&format!("| {run}")));
+        let row = row.unwrap_or_else(|| panic!("no {run} row in\n{table}"));
+        row.split('|').nth(3).unwrap().trim().to_owned()
+    };
+    // 120 users and 12 groups; then nothing; then one user renamed.
+    assert_eq!(writes("first full apply"), "132", "{table}");
+    assert_eq!(writes("no-change run"), "0", "{table}");
+    assert_eq!(writes("after 1 users changed"), "1", "{table}");
+    assert!(table.contains("Change-to-LDAP lag under"), "{table}");
+    assert!(
+        !table.contains("(0 failed), 0 change-driven runs"),
+        "{table}"
+    );
 }
