@@ -86,6 +86,11 @@ impl ApiError {
                 None,
                 "the database is unavailable; retry later".to_owned(),
             ),
+            E::Domain(D::Unwritable(why)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                format!("the database cannot take writes: {why}; retry later"),
+            ),
             E::Domain(D::Internal(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
@@ -110,7 +115,9 @@ impl ApiError {
     pub fn is_server_fault(&self) -> bool {
         matches!(
             self,
-            ApiError::Domain(DomainError::Internal(_) | DomainError::Unavailable(_))
+            ApiError::Domain(
+                DomainError::Internal(_) | DomainError::Unavailable(_) | DomainError::Unwritable(_)
+            )
         )
     }
 
@@ -151,7 +158,7 @@ impl ApiError {
                     HeaderValue::from_static("Bearer realm=\"dirsync\", error=\"invalid_token\""),
                 );
             }
-            ApiError::Domain(DomainError::Unavailable(_)) => {
+            ApiError::Domain(DomainError::Unavailable(_) | DomainError::Unwritable(_)) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             ApiError::Paused => {

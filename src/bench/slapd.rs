@@ -122,6 +122,25 @@ impl Slapd {
         Err("slapd did not start listening within 10 s".into())
     }
 
+    /// Freezes slapd (SIGSTOP): connections are still accepted by the kernel, but nothing
+    /// answers, as with a hung server.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen slapd go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
     /// Stops slapd (SIGINT, a clean shutdown) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -25,6 +25,10 @@ pub enum DomainError {
     /// The database could not be reached or timed out; the request may be retried.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database answers but cannot take writes: why, as a sentence an operator can act on
+    /// ("its disk is full"). Reads still work; the request may be retried once it is fixed.
+    #[error("the database cannot take writes: {0}")]
+    Unwritable(&'static str),
     /// Anything else that went wrong in storage; details are logged, not shown to callers.
     #[error("internal storage error: {0}")]
     Internal(String),

@@ -57,6 +57,23 @@ const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// How long SQLite waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// SQLite's "unable to open database file" does not say why; the operating system does. The
+/// database, its WAL and its shared-memory file must all be writable, so try the directory.
+fn explain_sqlite_open(path: &std::path::Path, reason: String) -> String {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = directory.join(format!(".dirsync-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            reason
+        }
+        Err(e) => format!("{reason} ({} cannot be written: {e})", directory.display()),
+    }
+}
+
 impl Store {
     /// Opens the configured database. Does not migrate; call [`Store::migrate`].
     pub async fn connect(
@@ -100,7 +117,7 @@ impl Store {
                 };
                 let writer = open(1, WRITER_CACHE_KIB)
                     .await
-                    .map_err(|e| open_error(e.to_string()))?;
+                    .map_err(|e| open_error(explain_sqlite_open(path, e.to_string())))?;
                 let reader = open(settings.max_connections, READER_CACHE_KIB)
                     .await
                     .map_err(|e| open_error(e.to_string()))?;

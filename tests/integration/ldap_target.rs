@@ -79,6 +79,8 @@ ldap_tests!(
     entries_made_by_hand_are_left_alone_and_reported,
     the_guard_refuses_a_mass_delete_until_forced,
     a_stopped_directory_fails_the_run_and_the_next_run_converges,
+    a_directory_that_stops_answering_times_the_run_out_and_the_next_run_converges
+        with [("DIRSYNC__LDAP__TIMEOUT", "1s")],
     deactivated_users_move_to_the_disabled_ou_with_that_policy
         with [("DIRSYNC__LDAP__DEACTIVATION", "disabled_ou")],
     deactivated_users_get_the_lock_attribute_with_that_policy
@@ -519,6 +521,33 @@ async fn wait_for_entry(slapd: &Slapd, filter: &str, never: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+async fn a_directory_that_stops_answering_times_the_run_out_and_the_next_run_converges(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    app.create_user("before").await;
+    reconcile(&app, Mode::Apply, false).await;
+    app.create_user("during").await;
+    // SIGSTOP: the port still accepts connections, but nothing answers (a hung server).
+    slapd.freeze();
+    let failed = reconcile(&app, Mode::Apply, false).await;
+    slapd.thaw();
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    let reason = failed.error.unwrap_or_default();
+    assert!(
+        reason.contains("ldap") && reason.contains("nothing was changed"),
+        "{reason}"
+    );
+    let report = reconcile(&app, Mode::Apply, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.error);
+    wait_for_entry(
+        &slapd,
+        "(uid=during)",
+        "the run after the hang did not converge",
+    )
+    .await;
 }
 
 async fn scim_writes_reach_the_directory_through_the_change_log(app: TestApp, slapd: Slapd) {

@@ -77,6 +77,8 @@ qualytics_tests!(
     a_team_made_by_hand_is_adopted_when_configured with "adopt_teams = true",
     users_not_in_qualytics_yet_wait_without_failing_the_run,
     a_refused_token_fails_the_run_with_a_reason_and_changes_nothing,
+    a_controlplane_too_slow_for_the_timeout_fails_the_run_and_the_next_converges
+        with "timeout = \"300ms\"",
 );
 
 async fn reconcile(app: &TestApp, force: bool) -> Report {
@@ -307,6 +309,31 @@ async fn a_429_storm_is_waited_out(app: TestApp, standin: StandIn) {
     standin.world.lock().unwrap().throttle = 0;
     assert_eq!(reconcile(&app, false).await.outcome, Outcome::Applied);
     assert!(standin.world.lock().unwrap().team("Data Science").is_some());
+}
+
+async fn a_controlplane_too_slow_for_the_timeout_fails_the_run_and_the_next_converges(
+    app: TestApp,
+    standin: StandIn,
+) {
+    let ids = users(&app).await;
+    app.create_group("Data Engineers", &[&ids[0]]).await;
+    standin.world.lock().unwrap().delay = std::time::Duration::from_secs(2);
+    let failed = reconcile(&app, false).await;
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    let reason = failed.error.unwrap_or_default();
+    assert!(reason.contains("qualytics"), "{reason}");
+    assert!(standin.world.lock().unwrap().writes().is_empty());
+    standin.world.lock().unwrap().delay = std::time::Duration::ZERO;
+    let report = reconcile(&app, false).await;
+    assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.error);
+    assert!(
+        standin
+            .world
+            .lock()
+            .unwrap()
+            .team("Data Engineers")
+            .is_some()
+    );
 }
 
 async fn the_guard_refuses_deleting_many_teams_until_forced(app: TestApp, standin: StandIn) {

@@ -2,7 +2,7 @@
 //! `/api/teams` (`shared/research/qualytics-and-ldap.md` 1.6) — bearer auth (401), paged lists
 //! `{items, total, page, size}`, 404 for unknown ids, 409 for a duplicate team name, the Public
 //! team that cannot be renamed, emptied or deleted (400) — plus a throttle that answers 429 with
-//! `Retry-After`, and a record of every request. Qualytics is proprietary; this is the only
+//! `Retry-After`, a delay for a slow controlplane, and a record of every request. Qualytics is proprietary; this is the only
 //! stand-in the project allows itself.
 
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,8 @@ pub struct World {
     next_team: i64,
     /// The next this many requests answer 429.
     pub throttle: u32,
+    /// Every answer waits this long first (a slow controlplane).
+    pub delay: std::time::Duration,
     /// Every request: method, path, body.
     pub requests: Vec<(String, String, Value)>,
 }
@@ -69,30 +71,38 @@ impl StandIn {
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::optional::<String>("authorization"))
             .and(warp::body::bytes())
-            .map(
+            .then(
                 move |method: warp::http::Method,
                       path: warp::path::FullPath,
                       query: String,
                       auth: Option<String>,
                       body: bytes::Bytes| {
-                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let mut world = state.lock().unwrap();
-                    let (status, answer, retry) = handle(
-                        &mut world,
-                        method.as_str(),
-                        path.as_str(),
-                        &query,
-                        auth.as_deref(),
-                        body,
-                    );
-                    let mut reply = warp::reply::with_status(warp::reply::json(&answer), status)
-                        .into_response();
-                    if retry {
+                    let state = state.clone();
+                    async move {
+                        let delay = state.lock().unwrap().delay;
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let mut world = state.lock().unwrap();
+                        let (status, answer, retry) = handle(
+                            &mut world,
+                            method.as_str(),
+                            path.as_str(),
+                            &query,
+                            auth.as_deref(),
+                            body,
+                        );
+                        let mut reply =
+                            warp::reply::with_status(warp::reply::json(&answer), status)
+                                .into_response();
+                        if retry {
+                            reply
+                                .headers_mut()
+                                .insert("retry-after", warp::http::HeaderValue::from_static("0"));
+                        }
                         reply
-                            .headers_mut()
-                            .insert("retry-after", warp::http::HeaderValue::from_static("0"));
                     }
-                    reply
                 },
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

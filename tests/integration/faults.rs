@@ -1,0 +1,246 @@
+//! The store failing under the daemon: PostgreSQL dropping every connection and refusing new
+//! ones for a while (what a restart looks like from here), SQLite's disk filling up, and a
+//! SQLite file on a read-only file system. Requests fail cleanly with a SCIM 503, the process
+//! stays up, nothing that was acknowledged is lost, and it recovers by itself; a database that
+//! cannot be opened for writing stops `serve` with a sentence that says why.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+
+use crate::support::{Backend, TestApp, assert_scim_error, postgres::REQUIRE_SERVICES, user_body};
+
+/// Creates users named `prefix…` from `writers` tasks until `stop`; every status, and the
+/// acknowledged ids.
+async fn create_until(
+    app: &TestApp,
+    prefix: &str,
+    writers: usize,
+    stop: Instant,
+) -> (Vec<u16>, Vec<String>) {
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let tasks = (0..writers).map(|w| {
+        let (statuses, acknowledged) = (statuses.clone(), acknowledged.clone());
+        async move {
+            let mut n = 0;
+            while Instant::now() < stop {
+                let response = app
+                    .post("/Users", user_body(&format!("{prefix}{w}-{n}@example.com")))
+                    .await;
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or_default();
+                if status == 201 {
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(body["id"].as_str().unwrap().to_owned());
+                } else {
+                    assert_scim_error(&body, status, None);
+                }
+                statuses.lock().unwrap().push(status);
+                n += 1;
+            }
+        }
+    });
+    futures_util::future::join_all(tasks).await;
+    let statuses = statuses.lock().unwrap().clone();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    (statuses, acknowledged)
+}
+
+async fn assert_all_readable(app: &TestApp, ids: &[String]) {
+    for id in ids {
+        let (status, _) = app.get_json(&format!("/Users/{id}")).await;
+        assert_eq!(status, 200, "acknowledged user {id} is gone");
+    }
+}
+
+#[tokio::test]
+async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_recovers() {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        &[("DIRSYNC__DATABASE__CONNECT_TIMEOUT", "1s")],
+    )
+    .await
+    else {
+        return;
+    };
+    let (server, database) = app.database_url.rsplit_once('/').unwrap();
+    let admin = Database::connect(format!("{server}/postgres"))
+        .await
+        .unwrap();
+    let stop = Instant::now() + Duration::from_secs(5);
+    let burst = create_until(&app, "burst", 8, stop);
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A restart, as the daemon sees it: no new connections, and every open one cut.
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+            ))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"
+            ))
+            .await
+            .unwrap();
+    };
+    let ((statuses, acknowledged), ()) = tokio::join!(burst, outage);
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "a status other than 201 or 503: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the outage went unnoticed: {statuses:?}"
+    );
+    // The pool reconnects by itself: new writes work, and everything acknowledged is there.
+    let (_, recovered) = create_until(
+        &app,
+        "after",
+        1,
+        Instant::now() + Duration::from_millis(300),
+    )
+    .await;
+    assert!(!recovered.is_empty(), "no create worked after the outage");
+    assert_all_readable(&app, &acknowledged).await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+/// A tmpfs of `size` at `dir` (root only; `None` when this process cannot mount and the run
+/// does not require it).
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match mounted {
+        Ok(out) if out.status.success() => Some(()),
+        other if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!("the disk-full test needs to mount a tmpfs (run as root): {other:?}")
+        }
+        _ => {
+            crate::support::announce("note: SQLite disk-full test SKIPPED: cannot mount a tmpfs");
+            None
+        }
+    }
+}
+
+fn remount(dir: &std::path::Path, options: &str) {
+    let status = std::process::Command::new("mount")
+        .args(["-o", &format!("remount,{options}")])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount {options} failed");
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    if mount_tmpfs(dir.path(), "3m").is_none() {
+        return;
+    }
+    let _unmount = Unmount(dir.path().to_owned());
+    let url = format!("sqlite://{}/dirsync.db", dir.path().display());
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__DATABASE__URL", url.as_str())])
+        .await
+        .unwrap();
+    // Large users until the disk is full.
+    let mut acknowledged = Vec::new();
+    let full = loop {
+        let mut body = user_body(&format!("big{}@example.com", acknowledged.len()));
+        body["displayName"] = Value::String("x".repeat(20_000));
+        let response = app.post("/Users", body).await;
+        if response.status() != StatusCode::CREATED {
+            break response;
+        }
+        acknowledged.push(crate::support::id_of(response).await);
+        assert!(acknowledged.len() < 1000, "the disk never filled");
+    };
+    assert_eq!(full.status(), 503);
+    let body: Value = full.json().await.unwrap();
+    assert_scim_error(&body, 503, None);
+    assert!(body["detail"].as_str().unwrap().contains("full"), "{body}");
+    // Reads still work, and the daemon takes writes again once there is room.
+    assert_all_readable(&app, &acknowledged).await;
+    remount(dir.path(), "size=64m");
+    let response = app
+        .post("/Users", user_body("after-full@example.com"))
+        .await;
+    assert_eq!(response.status(), 201);
+    acknowledged.push(crate::support::id_of(response).await);
+
+    // Nothing was corrupted on the way.
+    let db = Database::connect(&url).await.unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA integrity_check",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "ok");
+}
+
+#[test]
+fn serve_on_a_read_only_file_system_exits_2_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    if mount_tmpfs(dir.path(), "8m").is_none() {
+        return;
+    }
+    let _unmount = Unmount(dir.path().to_owned());
+    let dirsync = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+            .args(args)
+            .env("DIRSYNC__SERVER__DATA_DIR", dir.path())
+            .env("DIRSYNC__SCIM__LISTEN", "127.0.0.1:0")
+            .env("DIRSYNC__ADMIN__LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap()
+    };
+    assert!(dirsync(&["tenant", "create", "acme"]).status.success());
+    // Nothing holds the file open now, so the file system can turn read-only.
+    remount(dir.path(), "ro");
+    let out = dirsync(&["serve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot open the database")
+            && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
+    remount(dir.path(), "rw");
+    let listed = dirsync(&["tenant", "list"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("acme"),
+        "the data survived"
+    );
+}
