@@ -152,32 +152,25 @@ pub async fn start(settings: &Settings, clock: SharedClock) -> Result<Running, S
 
     let shutdown = CancellationToken::new();
     let mut certificate = None;
-    let scim_server: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match &settings.scim.tls {
+    let tls = match &settings.scim.tls {
         Some(files) => {
             let loaded = Arc::new(
                 api::tls::Certificate::load(&files.certificate, &files.private_key)
                     .map_err(StartError::Tls)?,
             );
             certificate = Some(loaded.clone());
-            let config = loaded.server_config().map_err(StartError::Tls)?;
-            Box::pin(api::tls::serve_scim_tls(
-                scim_listener,
-                config,
-                scim_state,
-                shutdown.clone(),
-            ))
+            Some(loaded.server_config().map_err(StartError::Tls)?)
         }
-        None => Box::pin(
-            warp::serve(api::scim_service(scim_state))
-                .incoming(scim_listener)
-                .graceful(shutdown.clone().cancelled_owned())
-                .run(),
-        ),
+        None => None,
     };
-    let admin_server = warp::serve(api::admin_service(admin_state))
-        .incoming(admin_listener)
-        .graceful(shutdown.clone().cancelled_owned())
-        .run();
+    let scim_server = api::serve_scim(
+        scim_listener,
+        tls,
+        scim_state,
+        settings.scim.max_connections,
+        shutdown.clone(),
+    );
+    let admin_server = api::serve_admin(admin_listener, admin_state, shutdown.clone());
     let mut tasks = vec![
         spawn("scim-http", scim_server),
         spawn("admin-http", admin_server),

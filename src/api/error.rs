@@ -49,6 +49,9 @@ pub enum ApiError {
     /// An operator paused the tenant.
     #[error("this tenant is paused by its operator; retry later")]
     Paused,
+    /// The listener already holds `scim.max_connections` connections.
+    #[error("the server has too many connections open; retry later")]
+    TooManyConnections,
     /// A feature dirsync does not offer (yet).
     #[error("{0}")]
     NotImplemented(&'static str),
@@ -107,7 +110,7 @@ impl ApiError {
             E::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None, detail),
             E::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, None, detail),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, None, detail),
-            E::Paused => (StatusCode::SERVICE_UNAVAILABLE, None, detail),
+            E::Paused | E::TooManyConnections => (StatusCode::SERVICE_UNAVAILABLE, None, detail),
         }
     }
 
@@ -163,6 +166,10 @@ impl ApiError {
             }
             ApiError::Paused => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            ApiError::TooManyConnections => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             // RFC 6585 §4: whole seconds, at least one.
             ApiError::RateLimited(wait) => {

@@ -10,8 +10,11 @@ mod normalisations;
 mod reply;
 mod request;
 mod scim;
+mod server;
 mod status_page;
 pub mod tls;
+
+pub use server::serve_scim;
 
 use std::sync::Arc;
 
@@ -116,6 +119,20 @@ pub fn admin_service(
         let state = state.clone();
         async move { admin::handle(&state, request).await }
     })
+}
+
+/// Serves the admin API on `listener` until `shutdown` is cancelled. It is for operators on a
+/// management network, so warp's own server suffices: no TLS, no connection cap.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: Arc<AdminState>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    warp::serve(admin_service(state))
+        .incoming(listener)
+        .graceful(shutdown.cancelled_owned())
+        .run()
+        .await;
 }
 
 /// `GET /hello` answering a constant: the benchmark's ceiling for loopback HTTP on this

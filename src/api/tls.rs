@@ -1,32 +1,15 @@
 //! HTTPS for the SCIM listener, with rustls: IdPs require it, and a small deployment should
-//! not need a proxy for it. warp 0.4 has no TLS of its own, so this is warp's accept loop with
-//! a TLS handshake in front: each connection is handshaken (bounded in time, so a client that
-//! stalls cannot hold a task), then served by hyper with the same service as plain HTTP.
-//!
-//! Shutdown mirrors warp's: stop accepting when the token is cancelled, then wait for the
-//! connections in flight to finish their requests.
+//! not need a proxy for it. warp 0.4 has no TLS of its own; `api::server`'s accept loop
+//! handshakes each connection with the configuration made here.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-
-use super::{ScimState, scim_service};
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The listener's certificate, replaceable while it serves (SIGHUP): handshakes after a
 /// replacement use the new certificate; connections already open keep theirs.
@@ -93,53 +76,4 @@ fn certified_key(certificate: &Path, key: &Path) -> Result<CertifiedKey, String>
         .map_err(|e| format!("cannot read the TLS private key {}: {e}", key.display()))?;
     CertifiedKey::from_der(chain, key, &provider())
         .map_err(|e| format!("the TLS certificate and key do not fit together: {e}"))
-}
-
-/// Serves the SCIM API over HTTPS until `shutdown` is cancelled.
-pub async fn serve_scim_tls(
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    state: Arc<ScimState>,
-    shutdown: CancellationToken,
-) {
-    let acceptor = TlsAcceptor::from(config);
-    let graceful = GracefulShutdown::new();
-    let service = warp::service(scim_service(state));
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::debug!(error = %e, "accepting a connection failed");
-                    continue;
-                }
-            },
-        };
-        let (acceptor, service, watcher) = (acceptor.clone(), service.clone(), graceful.watcher());
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(
-                    TokioIo::new(tls),
-                    TowerToHyperService::new(service),
-                )
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
 }

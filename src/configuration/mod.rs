@@ -126,6 +126,9 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     if raw.scim.bulk_max_operations == 0 {
         return Err(invalid("scim.bulk_max_operations", "must be at least 1"));
     }
+    if raw.scim.max_connections == 0 {
+        return Err(invalid("scim.max_connections", "must be at least 1"));
+    }
     if raw.database.max_connections == 0 {
         return Err(invalid("database.max_connections", "must be at least 1"));
     }
@@ -140,6 +143,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             public_url,
             max_body_bytes: raw.scim.max_body_bytes,
             bulk_max_operations: raw.scim.bulk_max_operations,
+            max_connections: raw.scim.max_connections as usize,
             tls,
             quota: {
                 if raw.scim.requests_per_second == 0 {

@@ -126,6 +126,7 @@ pub struct RawScim {
     pub public_url: String,
     pub max_body_bytes: u64,
     pub bulk_max_operations: u32,
+    pub max_connections: u32,
     pub requests_per_second: u32,
     pub burst: u32,
     pub tls_certificate: String,

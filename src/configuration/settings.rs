@@ -209,6 +209,8 @@ pub struct ScimSettings {
     pub max_body_bytes: u64,
     /// Most operations in one Bulk request.
     pub bulk_max_operations: u32,
+    /// Most connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
     /// Each tenant's default quota (reads and writes each).
     pub quota: crate::domain::Quota,
     /// PEM certificate chain and private key: the SCIM listener speaks HTTPS with them.

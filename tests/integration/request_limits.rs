@@ -111,3 +111,51 @@ async fn every_other_limit_is_refused_or_capped_and_the_daemon_stays_up(app: Tes
 }
 
 crate::on_both_databases!(every_other_limit_is_refused_or_capped_and_the_daemon_stays_up);
+
+#[tokio::test]
+async fn a_connection_over_the_limit_gets_503_with_retry_after_until_one_closes() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__SCIM__MAX_CONNECTIONS", "2")])
+        .await
+        .unwrap();
+    let address = app
+        .scim
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Two idle connections take both slots.
+    let first = TcpStream::connect(&address).await.unwrap();
+    let _second = TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // A fresh client (its own connection) is turned away, with a SCIM error and Retry-After.
+    let refused = reqwest::Client::new()
+        .get(format!("{}/Users", app.scim))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_scim_error(&refused.json().await.unwrap(), 503, None);
+    // One closes; its slot serves the next client.
+    drop(first);
+    let started = std::time::Instant::now();
+    loop {
+        let status = reqwest::Client::new()
+            .get(format!("{}/Users", app.scim))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no slot came free"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
