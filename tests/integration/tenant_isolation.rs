@@ -12,6 +12,7 @@ on_both_databases!(
     another_tenants_users_and_groups_cannot_be_replaced_or_deleted,
     another_tenants_users_cannot_be_made_members,
     the_same_user_name_may_exist_in_two_tenants,
+    another_tenants_ids_fail_through_patch_bulk_and_member_filters,
 );
 
 async fn another_tenants_users_and_groups_are_invisible_by_id_list_and_filter(app: TestApp) {
@@ -107,4 +108,95 @@ async fn the_same_user_name_may_exist_in_two_tenants(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+}
+
+async fn another_tenants_ids_fail_through_patch_bulk_and_member_filters(app: TestApp) {
+    let user = app.create_user("target@acme.example").await;
+    let group = app.create_group("Acme Ops", &[&user]).await;
+    let (_, other) = app.another_tenant("globex").await;
+    let rename = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Hijacked"}]
+    });
+    for path in [format!("/Users/{user}"), format!("/Groups/{group}")] {
+        let response = app
+            .scim_as(&other, Method::PATCH, &path)
+            .json(&rename)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "PATCH {path}");
+    }
+    // Bulk resolves every path within the caller's tenant too.
+    let bulk = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "PATCH", "path": format!("/Users/{user}"), "data": rename},
+            {"method": "PUT", "path": format!("/Groups/{group}"), "data": {"displayName": "Hijacked", "members": []}},
+            {"method": "DELETE", "path": format!("/Groups/{group}")},
+            {"method": "DELETE", "path": format!("/Users/{user}")}
+        ]
+    });
+    let answer: serde_json::Value = app
+        .scim_as(&other, Method::POST, "/Bulk")
+        .json(&bulk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = answer["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["404", "404", "404", "404"], "{answer}");
+    // Globex's own group cannot take Acme's user by PATCH either, and a member filter finds
+    // nothing of Acme's.
+    let created: serde_json::Value = app
+        .scim_as(&other, Method::POST, "/Groups")
+        .json(&json!({"displayName": "Globex Ops"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let globex_group = created["id"].as_str().unwrap();
+    let add = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]
+    });
+    let response = app
+        .scim_as(&other, Method::PATCH, &format!("/Groups/{globex_group}"))
+        .json(&add)
+        .send()
+        .await
+        .unwrap();
+    // Unknown in this tenant, the member is dropped, as on POST.
+    assert_eq!(response.status(), 200);
+    let patched: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(patched["members"], json!([]), "{patched}");
+    let filter = format!("/Groups?filter=members.value%20eq%20%22{user}%22");
+    let found: serde_json::Value = app
+        .scim_as(&other, Method::GET, &filter)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["totalResults"], 0, "{found}");
+    // Acme's data is as it was.
+    let (_, read_user) = app.get_json(&format!("/Users/{user}")).await;
+    assert_eq!(read_user["userName"], "target@acme.example");
+    assert_eq!(
+        read_user["groups"].as_array().map(Vec::len),
+        Some(1),
+        "{read_user}"
+    );
+    let (_, read_group) = app.get_json(&format!("/Groups/{group}")).await;
+    assert_eq!(read_group["displayName"], "Acme Ops");
 }
