@@ -20,7 +20,9 @@ const SNAPSHOT_PAGE: u64 = 1000;
 const LINK_BATCH: usize = 500;
 
 impl Store {
-    /// Records the start of a run.
+    /// Records the start of a run. The caller holds the (tenant, target) run lock, so a run of
+    /// the pair still marked running was cut off (its process died mid-run); it is closed as
+    /// `abandoned`, so no record claims to be running forever.
     pub async fn start_run(
         &self,
         tenant_id: TenantId,
@@ -30,7 +32,21 @@ impl Store {
         change_seq: i64,
     ) -> Result<Uuid, DomainError> {
         let id = Uuid::now_v7();
+        let now = self.clock.now();
         let transaction = self.write().await?;
+        sync_runs::Entity::update_many()
+            .col_expr(sync_runs::Column::Status, Expr::value("abandoned"))
+            .col_expr(sync_runs::Column::FinishedAt, Expr::value(now))
+            .col_expr(
+                sync_runs::Column::Error,
+                Expr::value("the process running it stopped before the run finished"),
+            )
+            .filter(sync_runs::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(sync_runs::Column::Target.eq(target))
+            .filter(sync_runs::Column::FinishedAt.is_null())
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
         sync_runs::ActiveModel {
             id: Set(id),
             tenant_id: Set(tenant_id.as_uuid()),
@@ -38,7 +54,7 @@ impl Store {
             trigger: Set(trigger.to_owned()),
             mode: Set(mode.to_owned()),
             status: Set("running".to_owned()),
-            started_at: Set(self.clock.now()),
+            started_at: Set(now),
             finished_at: Set(None),
             counts: Set(None),
             error: Set(None),

@@ -272,6 +272,21 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
     assert_eq!(report[0]["outcome"], "applied", "{report}");
     let again: Value = reconcile(&b).await.unwrap().json().await.unwrap();
     assert_eq!(again[0]["outcome"], "applied");
+    // A's cut-off run is closed as abandoned, not left "running".
+    let runs: Vec<Value> = b
+        .admin(reqwest::Method::GET, "/v1/tenants/acme/runs")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| !r["finished_at"].is_null()), "{runs:?}");
+    assert_eq!(
+        runs.iter().filter(|r| r["status"] == "abandoned").count(),
+        1,
+        "{runs:?}"
+    );
     assert!(
         again[0]["applied"].as_object().unwrap().is_empty(),
         "{again}"
