@@ -53,11 +53,16 @@ where
         .all(connection)
         .await
         .map_err(error::classify)?;
-    let read = models.len() as u64;
-    let total = if read < page.count && (read > 0 || page.offset() == 0) {
-        page.offset() + read
-    } else {
-        filtered.count(connection).await.map_err(error::classify)?
+    let total = match total_from_page(page, models.len()) {
+        Some(total) => total,
+        None => filtered.count(connection).await.map_err(error::classify)?,
     };
     Ok((models, total))
+}
+
+/// The size of the whole result when a page of `read` rows tells it: a page shorter than asked
+/// for, not past the end, ends the result.
+pub(crate) fn total_from_page(page: crate::domain::PageRequest, read: usize) -> Option<u64> {
+    let read = read as u64;
+    (read < page.count && (read > 0 || page.offset() == 0)).then(|| page.offset() + read)
 }

@@ -18,6 +18,7 @@ mod sync_state;
 mod tenants;
 mod tokens;
 mod user_creates;
+mod user_reads;
 mod users;
 
 use sea_orm::{

@@ -1,10 +1,10 @@
 //! Users: create, read, list with a filter, update, delete. Each write is one transaction with its
 //! change-log row.
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TryIntoModel,
 };
 
 use super::change_log::{Change, audit_detail};
@@ -46,65 +46,6 @@ impl Store {
             .await?;
         transaction.commit().await.map_err(error::classify)?;
         created_user(row)
-    }
-
-    /// The user with that id in the tenant, with its groups, in one query: a GET by id is what
-    /// IdPs send most, and every query is a round trip (on SQLite, a hand-off to the
-    /// connection's thread and back), so the user's row comes once per group it is in instead
-    /// of a second query for the groups.
-    pub async fn get_user(&self, tenant_id: TenantId, id: UserId) -> Result<User, DomainError> {
-        const GROUP_ID: &str = "member_of_id";
-        const GROUP_DISPLAY: &str = "member_of_display";
-        let statement = Query::select()
-            .columns(users::Column::iter().map(|c| (users::Entity, c)))
-            .expr_as(
-                Expr::col((groups::Entity, groups::Column::Id)),
-                Alias::new(GROUP_ID),
-            )
-            .expr_as(
-                Expr::col((groups::Entity, groups::Column::DisplayName)),
-                Alias::new(GROUP_DISPLAY),
-            )
-            .from(users::Entity)
-            .left_join(
-                group_members::Entity,
-                Expr::col((group_members::Entity, group_members::Column::UserId))
-                    .equals((users::Entity, users::Column::Id)),
-            )
-            .left_join(
-                groups::Entity,
-                Expr::col((groups::Entity, groups::Column::Id))
-                    .equals((group_members::Entity, group_members::Column::GroupId)),
-            )
-            .and_where(Expr::col((users::Entity, users::Column::Id)).eq(id.as_uuid()))
-            .and_where(Expr::col((users::Entity, users::Column::TenantId)).eq(tenant_id.as_uuid()))
-            .order_by(
-                (group_members::Entity, group_members::Column::Id),
-                sea_orm::Order::Asc,
-            )
-            .to_owned();
-        let rows = self
-            .reader()
-            .query_all(&statement)
-            .await
-            .map_err(error::classify)?;
-        let first = rows
-            .first()
-            .ok_or_else(|| DomainError::not_found("User", id))?;
-        let model = users::Model::from_query_result(first, "").map_err(error::classify)?;
-        let mut user_groups = Vec::new();
-        for row in &rows {
-            let group: Option<uuid::Uuid> = row.try_get("", GROUP_ID).map_err(error::classify)?;
-            let display: Option<String> =
-                row.try_get("", GROUP_DISPLAY).map_err(error::classify)?;
-            if let (Some(group), Some(display)) = (group, display) {
-                user_groups.push(crate::domain::UserGroup {
-                    id: crate::domain::GroupId::from_uuid(group),
-                    display,
-                });
-            }
-        }
-        user_from_model(model, user_groups)
     }
 
     /// Reads a user; with `lock`, on PostgreSQL the row stays locked until the transaction ends
@@ -157,6 +98,9 @@ impl Store {
             users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Users, filter)?);
+        }
+        if query.sort.is_none() && query.page.count > 0 {
+            return self.users_page_in_id_order(select, query).await;
         }
         let (models, total) = super::listing::page(
             self.reader(),
@@ -390,7 +334,7 @@ pub(crate) fn user_name_taken(data: &UserData) -> DomainError {
     ))
 }
 
-fn user_from_model(
+pub(super) fn user_from_model(
     model: users::Model,
     groups: Vec<crate::domain::UserGroup>,
 ) -> Result<User, DomainError> {

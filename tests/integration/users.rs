@@ -7,6 +7,7 @@ use crate::on_both_databases;
 use crate::support::{TestApp, assert_scim_error, id_of, user_body};
 
 on_both_databases!(
+    each_user_on_a_page_carries_exactly_its_own_groups,
     a_created_user_can_be_read_back_with_id_meta_and_etag,
     user_name_filters_match_case_insensitively,
     total_results_counts_the_whole_result_on_full_short_and_empty_pages,
@@ -374,4 +375,41 @@ async fn every_user_write_is_in_the_change_log_with_its_token_and_request(app: T
     assert_eq!(log[0].request_id.as_deref(), Some("req-create-1"));
     assert!(log.iter().all(|c| c.token_id.is_some()));
     assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+async fn each_user_on_a_page_carries_exactly_its_own_groups(app: TestApp) {
+    let ann = app.create_user("ann@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    let cat = app.create_user("cat@example.com").await;
+    let first = app.create_group("First", &[&ann]).await;
+    let second = app.create_group("Second", &[&ann, &cat]).await;
+    let groups_of = |user: &serde_json::Value| -> Vec<String> {
+        user["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .map(|g| g["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, page) = app.get_json("/Users?count=10").await;
+    let users = page["Resources"].as_array().unwrap();
+    let ids: Vec<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [ann.as_str(), bob.as_str(), cat.as_str()]);
+    assert_eq!(groups_of(&users[0]), [first.clone(), second.clone()]);
+    assert!(groups_of(&users[1]).is_empty());
+    assert_eq!(groups_of(&users[2]), [second.clone()]);
+    // A page in the middle, and a lookup, join the same way.
+    let (_, middle) = app.get_json("/Users?startIndex=3&count=1").await;
+    assert_eq!(middle["totalResults"], 3);
+    assert_eq!(middle["Resources"][0]["id"], cat.as_str());
+    assert_eq!(groups_of(&middle["Resources"][0]), [second.clone()]);
+    let (_, found) = app
+        .get_json("/Users?filter=userName%20eq%20%22ANN%40example.com%22")
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(groups_of(&found["Resources"][0]), [first, second]);
+    let (_, one) = app.get_json(&format!("/Users/{cat}")).await;
+    assert_eq!(groups_of(&one).len(), 1);
 }

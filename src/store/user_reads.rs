@@ -1,0 +1,146 @@
+//! Reads of users together with their groups in one query, for the requests IdPs send all
+//! day: GET by id, and list pages in id order (`userName eq "…"` lookups). Every query is a
+//! round trip (on SQLite a hand-off to the connection's thread and back), and it is the round
+//! trips that bound read throughput, so the user rows come once per group they are in rather
+//! than in one query and their groups in another.
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{
+    ConnectionTrait, FromQueryResult, Iterable, QueryOrder, QueryResult, QuerySelect, QueryTrait,
+    Select,
+};
+
+use super::entity::{group_members, groups, users};
+use super::users::user_from_model;
+use super::{Store, error};
+use crate::domain::{DomainError, GroupId, ListQuery, Page, TenantId, User, UserGroup, UserId};
+
+const GROUP_ID: &str = "member_of_id";
+const GROUP_DISPLAY: &str = "member_of_display";
+
+impl Store {
+    /// The user with that id in the tenant, with its groups.
+    pub async fn get_user(&self, tenant_id: TenantId, id: UserId) -> Result<User, DomainError> {
+        let statement = with_groups(
+            Query::select()
+                .columns(users::Column::iter().map(|c| (users::Entity, c)))
+                .from(users::Entity)
+                .to_owned(),
+            users::Entity,
+        )
+        .and_where(Expr::col((users::Entity, users::Column::Id)).eq(id.as_uuid()))
+        .and_where(Expr::col((users::Entity, users::Column::TenantId)).eq(tenant_id.as_uuid()))
+        .order_by(
+            (group_members::Entity, group_members::Column::Id),
+            sea_orm::Order::Asc,
+        )
+        .to_owned();
+        let rows = self
+            .reader()
+            .query_all(&statement)
+            .await
+            .map_err(error::classify)?;
+        users_from_rows(&rows)?
+            .pop()
+            .ok_or_else(|| DomainError::not_found("User", id))
+    }
+
+    /// One page of `filtered` in id order (the default when no sort is asked), each user with
+    /// its groups, from one query: the page is a subquery, and the join adds the groups.
+    pub(super) async fn users_page_in_id_order(
+        &self,
+        filtered: Select<users::Entity>,
+        query: &ListQuery,
+    ) -> Result<Page<User>, DomainError> {
+        let page = query.page;
+        let page_rows = filtered
+            .clone()
+            .order_by_asc(users::Column::Id)
+            .offset(page.offset())
+            .limit(page.count)
+            .into_query();
+        let on_page = Alias::new("page");
+        let statement = with_groups(
+            Query::select()
+                .columns(users::Column::iter().map(|c| (on_page.clone(), c)))
+                .from_subquery(page_rows, on_page.clone())
+                .to_owned(),
+            on_page.clone(),
+        )
+        .order_by((on_page, users::Column::Id), sea_orm::Order::Asc)
+        .order_by(
+            (group_members::Entity, group_members::Column::Id),
+            sea_orm::Order::Asc,
+        )
+        .to_owned();
+        let rows = self
+            .reader()
+            .query_all(&statement)
+            .await
+            .map_err(error::classify)?;
+        let items = users_from_rows(&rows)?;
+        let total = match super::listing::total_from_page(page, items.len()) {
+            Some(total) => total,
+            None => sea_orm::PaginatorTrait::count(filtered, self.reader())
+                .await
+                .map_err(error::classify)?,
+        };
+        Ok(Page {
+            items,
+            total,
+            start_index: page.start_index,
+        })
+    }
+}
+
+/// `select` (the users' columns, from `users`) left-joined to each user's groups, whose id and
+/// displayName come as `GROUP_ID` and `GROUP_DISPLAY` (null for a user in none).
+fn with_groups(
+    mut select: SelectStatement,
+    users: impl sea_orm::sea_query::IntoIden + Clone,
+) -> SelectStatement {
+    select
+        .expr_as(
+            Expr::col((groups::Entity, groups::Column::Id)),
+            Alias::new(GROUP_ID),
+        )
+        .expr_as(
+            Expr::col((groups::Entity, groups::Column::DisplayName)),
+            Alias::new(GROUP_DISPLAY),
+        )
+        .left_join(
+            group_members::Entity,
+            Expr::col((group_members::Entity, group_members::Column::UserId))
+                .equals((users, users::Column::Id)),
+        )
+        .left_join(
+            groups::Entity,
+            Expr::col((groups::Entity, groups::Column::Id))
+                .equals((group_members::Entity, group_members::Column::GroupId)),
+        );
+    select
+}
+
+/// Users from joined rows: consecutive rows of one user are that user and one group each.
+fn users_from_rows(rows: &[QueryResult]) -> Result<Vec<User>, DomainError> {
+    let mut users: Vec<(users::Model, Vec<UserGroup>)> = Vec::new();
+    for row in rows {
+        let model = users::Model::from_query_result(row, "").map_err(error::classify)?;
+        if users.last().is_none_or(|(last, _)| last.id != model.id) {
+            users.push((model, Vec::new()));
+        }
+        let group: Option<uuid::Uuid> = row.try_get("", GROUP_ID).map_err(error::classify)?;
+        let display: Option<String> = row.try_get("", GROUP_DISPLAY).map_err(error::classify)?;
+        if let (Some(group), Some(display), Some((_, groups))) = (group, display, users.last_mut())
+        {
+            groups.push(UserGroup {
+                id: GroupId::from_uuid(group),
+                display,
+            });
+        }
+    }
+    users
+        .into_iter()
+        .map(|(model, groups)| user_from_model(model, groups))
+        .collect()
+}
