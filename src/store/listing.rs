@@ -62,7 +62,7 @@ where
 
 /// The size of the whole result when a page of `read` rows tells it: a page shorter than asked
 /// for, not past the end, ends the result.
-pub(crate) fn total_from_page(page: crate::domain::PageRequest, read: usize) -> Option<u64> {
+fn total_from_page(page: crate::domain::PageRequest, read: usize) -> Option<u64> {
     let read = read as u64;
     (read < page.count && (read > 0 || page.offset() == 0)).then(|| page.offset() + read)
 }

@@ -1,19 +1,17 @@
-//! Reads of users together with their groups in one query, for the requests IdPs send all
-//! day: GET by id, and list pages in id order (`userName eq "…"` lookups). Every query is a
-//! round trip (on SQLite a hand-off to the connection's thread and back), and it is the round
-//! trips that bound read throughput, so the user rows come once per group they are in rather
-//! than in one query and their groups in another.
+//! GET by id, the request IdPs send most, reads the user and its groups in one query. Every
+//! query is a round trip (on SQLite a hand-off to the connection's thread and back), and it is
+//! the round trips that bound read throughput, so the user's row comes once per group it is in
+//! rather than in one query and its groups in another (3,500 → 4,600 GETs/s at 10,000 users on
+//! SQLite). The same join over a list page, as a subquery, measured slower than two queries
+//! (2,750 against 3,340 lookups/s), so list pages keep their separate groups query.
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
-use sea_orm::{
-    ConnectionTrait, FromQueryResult, Iterable, QueryOrder, QueryResult, QuerySelect, QueryTrait,
-    Select,
-};
+use sea_orm::{ConnectionTrait, FromQueryResult, Iterable, QueryResult};
 
 use super::entity::{group_members, groups, users};
 use super::users::user_from_model;
 use super::{Store, error};
-use crate::domain::{DomainError, GroupId, ListQuery, Page, TenantId, User, UserGroup, UserId};
+use crate::domain::{DomainError, GroupId, TenantId, User, UserGroup, UserId};
 
 const GROUP_ID: &str = "member_of_id";
 const GROUP_DISPLAY: &str = "member_of_display";
@@ -43,53 +41,6 @@ impl Store {
         users_from_rows(&rows)?
             .pop()
             .ok_or_else(|| DomainError::not_found("User", id))
-    }
-
-    /// One page of `filtered` in id order (the default when no sort is asked), each user with
-    /// its groups, from one query: the page is a subquery, and the join adds the groups.
-    pub(super) async fn users_page_in_id_order(
-        &self,
-        filtered: Select<users::Entity>,
-        query: &ListQuery,
-    ) -> Result<Page<User>, DomainError> {
-        let page = query.page;
-        let page_rows = filtered
-            .clone()
-            .order_by_asc(users::Column::Id)
-            .offset(page.offset())
-            .limit(page.count)
-            .into_query();
-        let on_page = Alias::new("page");
-        let statement = with_groups(
-            Query::select()
-                .columns(users::Column::iter().map(|c| (on_page.clone(), c)))
-                .from_subquery(page_rows, on_page.clone())
-                .to_owned(),
-            on_page.clone(),
-        )
-        .order_by((on_page, users::Column::Id), sea_orm::Order::Asc)
-        .order_by(
-            (group_members::Entity, group_members::Column::Id),
-            sea_orm::Order::Asc,
-        )
-        .to_owned();
-        let rows = self
-            .reader()
-            .query_all(&statement)
-            .await
-            .map_err(error::classify)?;
-        let items = users_from_rows(&rows)?;
-        let total = match super::listing::total_from_page(page, items.len()) {
-            Some(total) => total,
-            None => sea_orm::PaginatorTrait::count(filtered, self.reader())
-                .await
-                .map_err(error::classify)?,
-        };
-        Ok(Page {
-            items,
-            total,
-            start_index: page.start_index,
-        })
     }
 }
 

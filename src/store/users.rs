@@ -99,9 +99,6 @@ impl Store {
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Users, filter)?);
         }
-        if query.sort.is_none() && query.page.count > 0 {
-            return self.users_page_in_id_order(select, query).await;
-        }
         let (models, total) = super::listing::page(
             self.reader(),
             self.backend,

@@ -397,14 +397,14 @@ async fn each_user_on_a_page_carries_exactly_its_own_groups(app: TestApp) {
     let users = page["Resources"].as_array().unwrap();
     let ids: Vec<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [ann.as_str(), bob.as_str(), cat.as_str()]);
-    assert_eq!(groups_of(&users[0]), [first.clone(), second.clone()]);
+    assert_eq!(groups_of(&users[0]), [first.as_str(), second.as_str()]);
     assert!(groups_of(&users[1]).is_empty());
-    assert_eq!(groups_of(&users[2]), [second.clone()]);
+    assert_eq!(groups_of(&users[2]), [second.as_str()]);
     // A page in the middle, and a lookup, join the same way.
     let (_, middle) = app.get_json("/Users?startIndex=3&count=1").await;
     assert_eq!(middle["totalResults"], 3);
     assert_eq!(middle["Resources"][0]["id"], cat.as_str());
-    assert_eq!(groups_of(&middle["Resources"][0]), [second.clone()]);
+    assert_eq!(groups_of(&middle["Resources"][0]), [second.as_str()]);
     let (_, found) = app
         .get_json("/Users?filter=userName%20eq%20%22ANN%40example.com%22")
         .await;
