@@ -77,7 +77,10 @@ impl Daemon {
             .env("DIRSYNC__SYNC__SCHEDULE", "")
             .env("DIRSYNC__LOG__FORMAT", "json")
             // As systemd/dirsync.service runs it (see there why).
-            .env("MALLOC_ARENA_MAX", "2")
+            .env(
+                "_RJEM_MALLOC_CONF",
+                "dirty_decay_ms:1000,muzzy_decay_ms:1000",
+            )
             .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -385,6 +385,9 @@ impl Reconciler {
             }
         };
         let desired = target.desired(tenant, &users, &groups);
+        // The whole tenant's resources are the largest thing a run holds; once mapped to the
+        // target's entries they are not needed, so they go before the target is read.
+        drop((users, groups));
         phase.end("read_store", report);
         let observed = match target.observe(tenant).await {
             Ok(observed) => observed,
