@@ -33,6 +33,9 @@ use super::{ScimState, scim_service};
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// At most one log line per this long about refused connections.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How long a connection may take to send a request's header (HTTP/1.1).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,6 +52,10 @@ pub async fn serve_scim(
     let service = warp::service(scim_service(state));
     let refusal = warp::service(warp::any().map(|| ApiError::TooManyConnections.scim_response()));
     let slots = Arc::new(Semaphore::new(max_connections));
+    // Refusals are logged at most once per `REFUSAL_LOG_INTERVAL`, with how many there were:
+    // a flood of connections must not become a flood of log lines.
+    let mut refused = 0_u64;
+    let mut last_logged: Option<tokio::time::Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -62,7 +69,13 @@ pub async fn serve_scim(
         };
         let slot = slots.clone().try_acquire_owned().ok();
         if slot.is_none() {
-            tracing::warn!(%peer, max_connections, "connection refused: too many open");
+            refused += 1;
+            let now = tokio::time::Instant::now();
+            if last_logged.is_none_or(|at| now - at >= REFUSAL_LOG_INTERVAL) {
+                tracing::warn!(%peer, max_connections, refused, "connections refused: too many open");
+                refused = 0;
+                last_logged = Some(now);
+            }
         }
         let (acceptor, watcher) = (acceptor.clone(), graceful.watcher());
         let service = service.clone();
