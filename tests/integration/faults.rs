@@ -1,5 +1,6 @@
-//! The store failing under the daemon: PostgreSQL dropping every connection and refusing new
-//! ones for a while (what a restart looks like from here), SQLite's disk filling up, and a
+//! The store failing under the daemon: PostgreSQL restarted (a private cluster, `pg_ctl stop -m
+//! fast` and start) or dropping every connection and refusing new ones for a while on the
+//! shared one, SQLite's disk filling up, and a
 //! SQLite file on a read-only file system. Requests fail cleanly with a SCIM 503, the process
 //! stays up, nothing that was acknowledged is lost, and it recovers by itself; a database that
 //! cannot be opened for writing stops `serve` with a sentence that says why.
@@ -120,6 +121,57 @@ async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_re
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_mid_burst_gives_503s_and_the_pool_recovers() {
+    let cluster = match crate::support::postgres::PrivateCluster::start() {
+        Ok(cluster) => cluster,
+        Err(reason) if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!("a private PostgreSQL cluster is required but could not start: {reason}")
+        }
+        Err(_) => return,
+    };
+    let url = cluster.url();
+    let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("DIRSYNC__DATABASE__URL", url.as_str()),
+            ("DIRSYNC__DATABASE__CONNECT_TIMEOUT", "1s"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let stop = Instant::now() + Duration::from_secs(6);
+    let burst = create_until(&app, "restart", 8, stop);
+    let restart = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // pg_ctl blocks while PostgreSQL shuts down and starts; off the runtime's threads.
+        let cluster = &cluster;
+        tokio::task::block_in_place(|| cluster.pg_ctl_stop()).unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::task::block_in_place(|| cluster.pg_ctl_start()).unwrap();
+    };
+    let ((statuses, acknowledged), ()) = tokio::join!(burst, restart);
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "a status other than 201 or 503: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the restart went unnoticed: {statuses:?}"
+    );
+    let (_, recovered) = create_until(
+        &app,
+        "after",
+        1,
+        Instant::now() + Duration::from_millis(300),
+    )
+    .await;
+    assert!(!recovered.is_empty(), "no create worked after the restart");
+    assert_all_readable(&app, &acknowledged).await;
 }
 
 /// A tmpfs of `size` at `dir` (root only; `None` when this process cannot mount and the run

@@ -88,7 +88,9 @@ fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
-fn start() -> Result<Cluster, String> {
+/// A fresh cluster directory, initialised: the directory, the binaries, and the command prefix
+/// that runs a program as the postgres user (empty when not root).
+fn init_cluster() -> Result<(PathBuf, PathBuf, Vec<&'static str>), String> {
     let bin = bin_dir().ok_or("PostgreSQL server binaries not found under /usr/lib/postgresql")?;
     let dir = tempfile::Builder::new()
         .prefix("dirsync-test-pg-")
@@ -115,12 +117,10 @@ fn start() -> Result<Cluster, String> {
     } else {
         Vec::new()
     };
-    let mut argv: Vec<std::ffi::OsString> = as_postgres.iter().map(Into::into).collect();
-    argv.push(bin.join("initdb").into());
-    argv.extend(["-D".into(), dir.join("data").into()]);
-    argv.extend(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"].map(Into::into));
-    let initdb = Command::new(&argv[0])
-        .args(&argv[1..])
+    let initdb = as_user(&as_postgres, &bin.join("initdb"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -131,13 +131,106 @@ fn start() -> Result<Cluster, String> {
             String::from_utf8_lossy(&initdb.stderr)
         ));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    Ok((dir, bin, as_postgres))
+}
+
+/// `program` run through the `as_postgres` prefix.
+fn as_user(as_postgres: &[&str], program: &Path) -> Command {
+    match as_postgres.split_first() {
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
+        .map_err(|e| e.to_string())
+        .map(|a| a.port())
+}
+
+fn start() -> Result<Cluster, String> {
+    let (dir, bin, as_postgres) = init_cluster()?;
+    let port = free_port()?;
     spawn_supervisor(&dir, &bin, port, &as_postgres)?;
     wait_until_ready(port, &dir)?;
     Ok(Cluster { port })
+}
+
+/// A cluster of one test's own, which it may stop and start again (a PostgreSQL restart under
+/// the daemon). Stopped and removed when dropped.
+pub struct PrivateCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    as_postgres: Vec<&'static str>,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    /// A running private cluster, or why there is none.
+    pub fn start() -> Result<PrivateCluster, String> {
+        let (dir, bin, as_postgres) = init_cluster()?;
+        let cluster = PrivateCluster {
+            dir,
+            bin,
+            as_postgres,
+            port: free_port()?,
+        };
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let out = as_user(&self.as_postgres, &self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run pg_ctl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "pg_ctl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Starts it and waits until it accepts connections.
+    pub fn pg_ctl_start(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("postgres.log").display().to_string();
+        self.pg_ctl(&["-w", "-t", "30", "-o", &options, "-l", &log, "start"])
+    }
+
+    /// Stops it the way a restart does (fast shutdown: sessions are ended, in-flight
+    /// transactions rolled back) and waits until it is down.
+    pub fn pg_ctl_stop(&self) -> Result<(), String> {
+        self.pg_ctl(&["-w", "-m", "fast", "stop"])
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Spawns the supervisor from a thread that lives as long as the process: the parent-death
