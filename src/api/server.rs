@@ -80,9 +80,9 @@ pub async fn serve_scim(
         let (acceptor, watcher) = (acceptor.clone(), graceful.watcher());
         let service = service.clone();
         tokio::spawn(async move {
-            // Held for as long as the connection is served.
-            let _slot = slot.as_ref();
             let keep_alive = slot.is_some();
+            // The slot is held for as long as the connection is served.
+            let _slot = slot;
             match acceptor {
                 None if keep_alive => serve(stream, hyper_service(service), true, watcher).await,
                 None => serve(stream, hyper_service(refusal), false, watcher).await,

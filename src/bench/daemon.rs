@@ -5,8 +5,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+
+/// Every line a daemon logged, for tests that read its whole log.
+pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// A running `dirsync serve`; killed and its data directory removed when dropped.
 #[derive(Debug)]
@@ -15,6 +18,8 @@ pub struct Daemon {
     child: Option<Child>,
     data_dir: PathBuf,
     database_url: String,
+    /// Kept when asked for ([`Daemon::start_binary_keeping_log`]); otherwise discarded.
+    log: Option<Log>,
     pub scim: String,
     pub admin: String,
     pub admin_token: String,
@@ -36,6 +41,24 @@ impl Daemon {
         database_url: Option<&str>,
         settings: &[(String, String)],
     ) -> Result<Self, String> {
+        Self::launch(exe, database_url, settings, None)
+    }
+
+    /// The same, keeping every line the daemon logs ([`Daemon::log`]).
+    pub fn start_binary_keeping_log(
+        exe: &std::path::Path,
+        database_url: Option<&str>,
+        settings: &[(String, String)],
+    ) -> Result<Self, String> {
+        Self::launch(exe, database_url, settings, Some(Log::default()))
+    }
+
+    fn launch(
+        exe: &std::path::Path,
+        database_url: Option<&str>,
+        settings: &[(String, String)],
+        log: Option<Log>,
+    ) -> Result<Self, String> {
         let data_dir =
             std::env::temp_dir().join(format!("dirsync-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)
@@ -46,6 +69,7 @@ impl Daemon {
             child: None,
             data_dir,
             database_url: database_url.unwrap_or("").to_owned(),
+            log,
             scim: String::new(),
             admin: String::new(),
             admin_token,
@@ -87,7 +111,7 @@ impl Daemon {
             .spawn()
             .map_err(|e| format!("cannot start dirsync serve: {e}"))?;
         let events = match child.stderr.take() {
-            Some(stderr) => drain(stderr),
+            Some(stderr) => drain(stderr, self.log.clone()),
             None => return Err("dirsync serve has no stderr".into()),
         };
         self.child = Some(child);
@@ -109,6 +133,26 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// Every line logged so far, when the log is kept.
+    pub fn log(&self) -> Vec<String> {
+        self.log
+            .as_ref()
+            .and_then(|log| log.lock().ok().map(|lines| lines.clone()))
+            .unwrap_or_default()
+    }
+
+    /// An admin API request with the daemon's admin credential.
+    pub fn admin(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(&self.admin_token)
     }
 
     /// The daemon's process id, while it runs.
@@ -144,21 +188,36 @@ impl Drop for Daemon {
 }
 
 /// Reads the daemon's log on a thread for as long as it runs (a full pipe would stall it),
-/// passing each line on while someone listens.
-fn drain(stderr: std::process::ChildStderr) -> mpsc::Receiver<serde_json::Value> {
+/// passing each line on while someone listens, and keeping every line in `keep` if given.
+fn drain(
+    stderr: std::process::ChildStderr,
+    keep: Option<Log>,
+) -> mpsc::Receiver<serde_json::Value> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stderr);
         let mut line = String::new();
+        let mut listened = true;
         while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-            let event = serde_json::from_str(&line).unwrap_or_default();
-            line.clear();
-            if sender.send(event).is_err() {
-                // Nobody listens once the daemon is up: discard the rest unparsed, so the
-                // request log costs the load generator no CPU.
-                let _ = std::io::copy(&mut lines, &mut std::io::sink());
-                return;
+            if listened {
+                let event = serde_json::from_str(&line).unwrap_or_default();
+                listened = sender.send(event).is_ok();
             }
+            match &keep {
+                Some(log) => {
+                    if let Ok(mut log) = log.lock() {
+                        log.push(std::mem::take(&mut line));
+                    }
+                }
+                // Nobody listens once the daemon is up and nobody keeps the log: discard the
+                // rest unparsed, so the request log costs the load generator no CPU.
+                None if !listened => {
+                    let _ = std::io::copy(&mut lines, &mut std::io::sink());
+                    return;
+                }
+                None => {}
+            }
+            line.clear();
         }
     });
     receiver

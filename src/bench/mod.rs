@@ -221,26 +221,17 @@ fn user(i: usize) -> Value {
 /// and the token's secret.
 async fn new_tenant(client: &Client, daemon: &Daemon) -> Result<(String, String), String> {
     let name = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let admin = |path: &str| {
-        client
-            .post(format!("{}{path}", daemon.admin))
-            .bearer_auth(&daemon.admin_token)
-    };
-    admin("/v1/tenants")
-        .json(&json!({"name": name, "idp": "entra"}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("cannot create the bench tenant: {e}"))?;
-    let issued: Value = admin(&format!("/v1/tenants/{name}/tokens"))
-        .json(&json!({"name": "bench"}))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("cannot issue the bench token: {e}"))?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let admin = |path: &str| daemon.admin(client, reqwest::Method::POST, path);
+    fetch_json(
+        admin("/v1/tenants").json(&json!({"name": name, "idp": "entra"})),
+        "cannot create the bench tenant",
+    )
+    .await?;
+    let issued = fetch_json(
+        admin(&format!("/v1/tenants/{name}/tokens")).json(&json!({"name": "bench"})),
+        "cannot issue the bench token",
+    )
+    .await?;
     let secret = issued["secret"]
         .as_str()
         .map(str::to_owned)
@@ -292,6 +283,16 @@ impl Scim {
     }
 }
 
+/// Sends `request` and reads its JSON body; a failure or an error status is `what` and why.
+async fn fetch_json(request: reqwest::RequestBuilder, what: &str) -> Result<Value, String> {
+    let response = request
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("{what}: {e}"))?;
+    response.json().await.map_err(|e| format!("{what}: {e}"))
+}
+
 /// Pages through every user 100 at a time, as Entra and Okta do on import; returns the ids.
 async fn page_all(scim: &Scim) -> Result<(Figures, Vec<String>, Duration, Duration), String> {
     let mut ids = Vec::new();
@@ -299,16 +300,12 @@ async fn page_all(scim: &Scim) -> Result<(Figures, Vec<String>, Duration, Durati
     let started = Instant::now();
     loop {
         let begun = Instant::now();
-        let page: Value = scim
-            .get("/Users")
-            .query(&[("startIndex", ids.len() + 1), ("count", 100)])
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("paging failed: {e}"))?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = fetch_json(
+            scim.get("/Users")
+                .query(&[("startIndex", ids.len() + 1), ("count", 100)]),
+            "paging failed",
+        )
+        .await?;
         latencies.push(begun.elapsed());
         let resources = page["Resources"].as_array().cloned().unwrap_or_default();
         if resources.is_empty() {
@@ -338,18 +335,14 @@ async fn page_all(scim: &Scim) -> Result<(Figures, Vec<String>, Duration, Durati
 /// One group grown one PATCH add at a time (Entra's way); the note gives the p50 of the 50
 /// adds that brought it to each size.
 async fn grow_group(scim: &Scim, ids: &[String]) -> Result<(Figures, String), String> {
-    let created: Value = scim
-        .post(
+    let created = fetch_json(
+        scim.post(
             "/Groups",
             json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "bench large group"}),
-        )
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("cannot create the group: {e}"))?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        ),
+        "cannot create the group",
+    )
+    .await?;
     let group = created["id"].as_str().unwrap_or_default().to_owned();
     let mut latencies = Vec::with_capacity(ids.len());
     let mut errors = 0;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::daemon::Daemon;
 use super::load::drive;
 use super::slapd::{ROOT_DN, ROOT_PW, SUFFIX, Slapd};
-use super::{Scim, new_tenant, user};
+use super::{Scim, fetch_json, new_tenant, user};
 use crate::clock::{Clock, SystemClock};
 
 /// Members per group.
@@ -165,18 +165,15 @@ fn rename(i: usize) -> Value {
 
 /// One apply through the admin API; the LDAP target's report.
 async fn reconcile(client: &Client, daemon: &Daemon, tenant: &str) -> Result<Value, String> {
-    let reports: Value = client
-        .post(format!("{}/v1/tenants/{tenant}/reconcile", daemon.admin))
-        .bearer_auth(&daemon.admin_token)
-        .json(&json!({"target": "ldap"}))
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("reconcile failed: {e}"))?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let path = format!("/v1/tenants/{tenant}/reconcile");
+    let reports = fetch_json(
+        daemon
+            .admin(client, reqwest::Method::POST, &path)
+            .json(&json!({"target": "ldap"}))
+            .timeout(Duration::from_secs(3600)),
+        "reconcile failed",
+    )
+    .await?;
     let report = reports.get(0).cloned().unwrap_or_default();
     match report["outcome"].as_str() {
         Some("applied") => Ok(report),
@@ -284,19 +281,15 @@ async fn collect_runs(
     tenant: &str,
     runs: &mut BTreeMap<String, Value>,
 ) -> Result<(), String> {
-    let latest: Vec<Value> = client
-        .get(format!("{}/v1/tenants/{tenant}/runs", daemon.admin))
-        .bearer_auth(&daemon.admin_token)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("cannot list runs: {e}"))?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    for run in latest {
+    let path = format!("/v1/tenants/{tenant}/runs");
+    let latest = fetch_json(
+        daemon.admin(client, reqwest::Method::GET, &path),
+        "cannot list runs",
+    )
+    .await?;
+    for run in latest.as_array().into_iter().flatten() {
         if let Some(id) = run["id"].as_str() {
-            runs.insert(id.to_owned(), run);
+            runs.insert(id.to_owned(), run.clone());
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 use serde_json::json;
 
@@ -103,25 +103,20 @@ impl Store {
         })
     }
 
-    /// Up to `count` of the tenant's groups after `after` in id order, with their members: a
-    /// keyset page, which costs the same at the end of a large tenant as at its start.
+    /// Up to `count` of the tenant's groups after `after` in id order, with their members
+    /// (`listing::keyset_page`).
     pub(crate) async fn groups_after(
         &self,
         tenant_id: TenantId,
         after: Option<GroupId>,
         count: u64,
     ) -> Result<Vec<Group>, DomainError> {
-        let mut select =
+        let tenant =
             groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
-        if let Some(after) = after {
-            select = select.filter(groups::Column::Id.gt(after.as_uuid()));
-        }
-        let models = select
-            .order_by_asc(groups::Column::Id)
-            .limit(count)
-            .all(self.reader())
-            .await
-            .map_err(error::classify)?;
+        let after = after.map(|id| id.as_uuid());
+        let models =
+            super::listing::keyset_page(self.reader(), tenant, groups::Column::Id, after, count)
+                .await?;
         self.groups_with_members(models, true).await
     }
 

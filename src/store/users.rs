@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    TryIntoModel,
 };
 
 use super::change_log::{Change, audit_detail};
@@ -115,25 +115,19 @@ impl Store {
         })
     }
 
-    /// Up to `count` of the tenant's users after `after` in id order (creation order): a keyset
-    /// page, which costs the same at the end of a large tenant as at its start.
+    /// Up to `count` of the tenant's users after `after` in id order (creation order), with
+    /// their groups (`listing::keyset_page`).
     pub(crate) async fn users_after(
         &self,
         tenant_id: TenantId,
         after: Option<UserId>,
         count: u64,
     ) -> Result<Vec<User>, DomainError> {
-        let mut select =
-            users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
-        if let Some(after) = after {
-            select = select.filter(users::Column::Id.gt(after.as_uuid()));
-        }
-        let models = select
-            .order_by_asc(users::Column::Id)
-            .limit(count)
-            .all(self.reader())
-            .await
-            .map_err(error::classify)?;
+        let tenant = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
+        let after = after.map(|id| id.as_uuid());
+        let models =
+            super::listing::keyset_page(self.reader(), tenant, users::Column::Id, after, count)
+                .await?;
         self.users_with_groups(models).await
     }
 

@@ -60,6 +60,37 @@ async fn assert_all_readable(app: &TestApp, ids: &[String]) {
     }
 }
 
+/// Creates users from 8 writers for `burst` while `outage` takes the database away and gives it
+/// back: every answer is 201 or 503, some are 503, the pool reconnects by itself (a new create
+/// works, `/readyz` is 200), and every acknowledged user is there.
+async fn survives_outage(
+    app: &TestApp,
+    burst: Duration,
+    outage: impl std::future::Future<Output = ()>,
+) {
+    let writes = create_until(app, "burst", 8, Instant::now() + burst);
+    let ((statuses, acknowledged), ()) = tokio::join!(writes, outage);
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "a status other than 201 or 503: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the outage went unnoticed: {statuses:?}"
+    );
+    let (_, recovered) =
+        create_until(app, "after", 1, Instant::now() + Duration::from_millis(300)).await;
+    assert!(!recovered.is_empty(), "no create worked after the outage");
+    assert_all_readable(app, &acknowledged).await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
 #[tokio::test]
 async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_recovers() {
     let Some(app) = TestApp::spawn_with(
@@ -74,8 +105,6 @@ async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_re
     let admin = Database::connect(format!("{server}/postgres"))
         .await
         .unwrap();
-    let stop = Instant::now() + Duration::from_secs(5);
-    let burst = create_until(&app, "burst", 8, stop);
     let outage = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // A restart, as the daemon sees it: no new connections, and every open one cut.
@@ -95,32 +124,7 @@ async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_re
             .await
             .unwrap();
     };
-    let ((statuses, acknowledged), ()) = tokio::join!(burst, outage);
-    assert!(
-        statuses.iter().all(|s| *s == 201 || *s == 503),
-        "a status other than 201 or 503: {statuses:?}"
-    );
-    assert!(
-        statuses.contains(&503),
-        "the outage went unnoticed: {statuses:?}"
-    );
-    // The pool reconnects by itself: new writes work, and everything acknowledged is there.
-    let (_, recovered) = create_until(
-        &app,
-        "after",
-        1,
-        Instant::now() + Duration::from_millis(300),
-    )
-    .await;
-    assert!(!recovered.is_empty(), "no create worked after the outage");
-    assert_all_readable(&app, &acknowledged).await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    survives_outage(&app, Duration::from_secs(5), outage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,8 +148,6 @@ async fn a_postgresql_restart_mid_burst_gives_503s_and_the_pool_recovers() {
     else {
         return;
     };
-    let stop = Instant::now() + Duration::from_secs(6);
-    let burst = create_until(&app, "restart", 8, stop);
     let restart = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // pg_ctl blocks while PostgreSQL shuts down and starts; off the runtime's threads.
@@ -154,24 +156,7 @@ async fn a_postgresql_restart_mid_burst_gives_503s_and_the_pool_recovers() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         tokio::task::block_in_place(|| cluster.pg_ctl_start()).unwrap();
     };
-    let ((statuses, acknowledged), ()) = tokio::join!(burst, restart);
-    assert!(
-        statuses.iter().all(|s| *s == 201 || *s == 503),
-        "a status other than 201 or 503: {statuses:?}"
-    );
-    assert!(
-        statuses.contains(&503),
-        "the restart went unnoticed: {statuses:?}"
-    );
-    let (_, recovered) = create_until(
-        &app,
-        "after",
-        1,
-        Instant::now() + Duration::from_millis(300),
-    )
-    .await;
-    assert!(!recovered.is_empty(), "no create worked after the restart");
-    assert_all_readable(&app, &acknowledged).await;
+    survives_outage(&app, Duration::from_secs(6), restart).await;
 }
 
 /// A tmpfs of `size` at `dir` (root only; `None` when this process cannot mount and the run

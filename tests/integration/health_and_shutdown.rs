@@ -42,13 +42,7 @@ async fn healthz_and_readyz_answer_on_both_listeners_without_a_token(app: TestAp
 }
 
 async fn shutdown_stops_accepting_and_finishes_the_request_in_flight(mut app: TestApp) {
-    let address = app
-        .scim
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let address = app.scim_address();
     let body = user_body("inflight@example.com").to_string();
     let (first, rest) = body.split_at(body.len() / 2);
 

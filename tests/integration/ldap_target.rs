@@ -576,7 +576,7 @@ async fn writes_that_never_pause_still_reach_the_directory_while_they_go_on(
     slapd: Slapd,
 ) {
     // A write every few ms never leaves the log still for a 100 ms delay; the follower must run
-    // anyway, within ten delays, not wait for the writes to stop.
+    // anyway, within three delays, not wait for the writes to stop.
     app.create_user("steady-0").await;
     let started = std::time::Instant::now();
     let mut written = 1;

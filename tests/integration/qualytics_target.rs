@@ -293,14 +293,7 @@ async fn a_429_storm_is_waited_out(app: TestApp, standin: StandIn) {
     standin.world.lock().unwrap().throttle = 5;
     let report = reconcile(&app, false).await;
     assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.error);
-    assert!(
-        standin
-            .world
-            .lock()
-            .unwrap()
-            .team("Data Engineers")
-            .is_some()
-    );
+    assert!(standin.has_team("Data Engineers"));
     // Beyond max_retries the run fails cleanly and the next converges.
     app.create_group("Data Science", &[&ids[1]]).await;
     standin.world.lock().unwrap().throttle = 50;
@@ -308,7 +301,7 @@ async fn a_429_storm_is_waited_out(app: TestApp, standin: StandIn) {
     assert_eq!(failed.outcome, Outcome::Failed);
     standin.world.lock().unwrap().throttle = 0;
     assert_eq!(reconcile(&app, false).await.outcome, Outcome::Applied);
-    assert!(standin.world.lock().unwrap().team("Data Science").is_some());
+    assert!(standin.has_team("Data Science"));
 }
 
 async fn a_controlplane_too_slow_for_the_timeout_fails_the_run_and_the_next_converges(
@@ -326,14 +319,7 @@ async fn a_controlplane_too_slow_for_the_timeout_fails_the_run_and_the_next_conv
     standin.world.lock().unwrap().delay = std::time::Duration::ZERO;
     let report = reconcile(&app, false).await;
     assert_eq!(report.outcome, Outcome::Applied, "{:?}", report.error);
-    assert!(
-        standin
-            .world
-            .lock()
-            .unwrap()
-            .team("Data Engineers")
-            .is_some()
-    );
+    assert!(standin.has_team("Data Engineers"));
 }
 
 async fn the_guard_refuses_deleting_many_teams_until_forced(app: TestApp, standin: StandIn) {
@@ -350,7 +336,7 @@ async fn the_guard_refuses_deleting_many_teams_until_forced(app: TestApp, standi
             .unwrap();
     }
     assert_eq!(reconcile(&app, false).await.outcome, Outcome::Refused);
-    assert!(standin.world.lock().unwrap().team("Data A").is_some());
+    assert!(standin.has_team("Data A"));
     let forced = reconcile(&app, true).await;
     assert_eq!(forced.applied.get("delete_group"), Some(&3));
     assert_eq!(

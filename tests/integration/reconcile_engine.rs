@@ -63,6 +63,13 @@ async fn a_first_apply_creates_everything_and_a_second_changes_nothing(app: Test
         runs[1].counts.as_ref().unwrap()["applied"]["create_user"],
         2
     );
+    // Where the run spent its time, step by step, in the report and the record.
+    let steps: Vec<&str> = first.phases_ms.keys().copied().collect();
+    assert_eq!(steps, ["apply", "plan", "read_store", "read_target"]);
+    let recorded = runs[1].counts.as_ref().unwrap()["phases_ms"]
+        .as_object()
+        .unwrap();
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
 }
 
 async fn plan_mode_reports_the_operations_and_applies_none(app: TestApp) {
@@ -129,27 +136,19 @@ async fn a_failed_read_of_the_target_fails_the_run_with_nothing_applied(app: Tes
 }
 
 async fn one_run_per_tenant_and_target_at_a_time(app: TestApp) {
-    let held = app
-        .store
-        .lock_run(
+    let lock = |holder: &'static str| {
+        app.store.lock_run(
             app.tenant.id,
             "memory",
-            "another-replica",
+            holder,
             chrono::Duration::minutes(5),
         )
+    };
+    let held = lock("another-replica")
         .await
         .unwrap()
         .expect("the lock is free");
-    let again = app
-        .store
-        .lock_run(
-            app.tenant.id,
-            "memory",
-            "a-third",
-            chrono::Duration::minutes(5),
-        )
-        .await
-        .unwrap();
+    let again = lock("a-third").await.unwrap();
     assert!(again.is_none(), "a held lock was taken twice");
     let target = Arc::new(MemoryTarget::default());
     let report = apply(&reconciler(&app, target.clone()), &app).await;

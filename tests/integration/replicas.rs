@@ -1,87 +1,24 @@
 //! Several `dirsync serve` processes: two replicas on one PostgreSQL database, and a daemon
 //! killed with SIGKILL in the middle of a burst of writes. These run the built binary as child
-//! processes (`dirsync::bench::daemon`), because what they test is what crosses processes.
+//! processes (`support::serve`), because what they test is what crosses processes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dirsync::bench::daemon::Daemon;
 use dirsync::bench::slapd::{ROOT_DN, ROOT_PW, SUFFIX, Slapd};
 use futures_util::StreamExt;
-use reqwest::{Client, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::postgres::database_or_skip;
+use crate::support::serve::Serve;
+use crate::support::{json_of, patch_body, user_body};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_dirsync");
-
-/// A daemon process and a client for it, with a tenant's token.
-struct Replica {
-    daemon: Daemon,
-    client: Client,
-}
-
-impl Replica {
-    fn start(database_url: Option<&str>, settings: &[(&str, &str)]) -> Replica {
-        let settings: Vec<(String, String)> = settings
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let daemon = Daemon::start_binary(BINARY.as_ref(), database_url, &settings).unwrap();
-        Replica {
-            daemon,
-            client: Client::new(),
-        }
-    }
-
-    fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.daemon.admin))
-            .bearer_auth(&self.daemon.admin_token)
-    }
-
-    /// Creates tenant "acme" and returns a token's secret.
-    async fn tenant(&self) -> String {
-        self.admin(reqwest::Method::POST, "/v1/tenants")
-            .json(&json!({"name": "acme", "idp": "entra"}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-        let issued: Value = self
-            .admin(reqwest::Method::POST, "/v1/tenants/acme/tokens")
-            .json(&json!({"name": "replicas"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        issued["secret"].as_str().unwrap().to_owned()
-    }
-
-    fn scim(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.daemon.scim))
-            .bearer_auth(token)
-    }
-}
-
-fn user(name: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "name": {"givenName": "Rep", "familyName": "Lica"},
-        "emails": [{"value": name, "type": "work", "primary": true}]
-    })
-}
-
-async fn create(replica: &Replica, token: &str, name: &str) -> (StatusCode, Value) {
+async fn create(replica: &Serve, token: &str, name: &str) -> (StatusCode, Value) {
     let response = replica
-        .scim(reqwest::Method::POST, "/Users", token)
-        .json(&user(name))
+        .scim(Method::POST, "/Users", token)
+        .json(&user_body(name))
         .send()
         .await
         .unwrap();
@@ -94,8 +31,8 @@ async fn two_replicas_on_one_database_answer_one_201_and_one_409_for_the_same_us
     let Some(url) = database_or_skip().await else {
         return;
     };
-    let a = Replica::start(Some(&url), &[]);
-    let b = Replica::start(Some(&url), &[]);
+    let a = Serve::start(Some(&url), &[]);
+    let b = Serve::start(Some(&url), &[]);
     let token = a.tenant().await;
     for round in 0..20 {
         // Different case on each side: userName is unique case-insensitively (RFC 7643 §4.1.1).
@@ -114,15 +51,7 @@ async fn two_replicas_on_one_database_answer_one_201_and_one_409_for_the_same_us
         };
         assert_eq!(conflict["scimType"], "uniqueness");
     }
-    let list: Value = b
-        .scim(reqwest::Method::GET, "/Users", &token)
-        .query(&[("count", "0")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = json_of(b.scim(Method::GET, "/Users?count=0", &token)).await;
     assert_eq!(list["totalResults"], 20);
 }
 
@@ -131,10 +60,7 @@ async fn membership_patches_through_two_replicas_lose_nothing() {
     let Some(url) = database_or_skip().await else {
         return;
     };
-    let replicas = Arc::new([
-        Replica::start(Some(&url), &[]),
-        Replica::start(Some(&url), &[]),
-    ]);
+    let replicas = Arc::new([Serve::start(Some(&url), &[]), Serve::start(Some(&url), &[])]);
     let token = replicas[0].tenant().await;
     let mut ids = Vec::new();
     for n in 0..60 {
@@ -142,15 +68,12 @@ async fn membership_patches_through_two_replicas_lose_nothing() {
         assert_eq!(status, StatusCode::CREATED);
         ids.push(body["id"].as_str().unwrap().to_owned());
     }
-    let group: Value = replicas[0]
-        .scim(reqwest::Method::POST, "/Groups", &token)
-        .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Everyone"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let group = json_of(
+        replicas[0]
+            .scim(Method::POST, "/Groups", &token)
+            .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Everyone"})),
+    )
+    .await;
     let group = group["id"].as_str().unwrap().to_owned();
     // Entra's way, one member per PATCH, 16 at a time, alternating replicas: each replica
     // reads and writes the same group at once.
@@ -161,11 +84,10 @@ async fn membership_patches_through_two_replicas_lose_nothing() {
             let id = id.clone();
             async move {
                 replicas[n % 2]
-                    .scim(reqwest::Method::PATCH, &format!("/Groups/{group}"), &token)
-                    .json(&json!({
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]
-                    }))
+                    .scim(Method::PATCH, &format!("/Groups/{group}"), &token)
+                    .json(&patch_body(
+                        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+                    ))
                     .send()
                     .await
                     .unwrap()
@@ -181,14 +103,7 @@ async fn membership_patches_through_two_replicas_lose_nothing() {
         "{statuses:?}"
     );
     for replica in replicas.iter() {
-        let stored: Value = replica
-            .scim(reqwest::Method::GET, &format!("/Groups/{group}"), &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stored = json_of(replica.scim(Method::GET, &format!("/Groups/{group}"), &token)).await;
         let members: BTreeSet<String> = stored["members"]
             .as_array()
             .unwrap()
@@ -212,8 +127,8 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
         ("DIRSYNC__LDAP__BASE_DN", SUFFIX),
         ("DIRSYNC__SYNC__CHANGE_DELAY", "0s"),
     ];
-    let mut a = Replica::start(Some(&url), &ldap);
-    let b = Replica::start(Some(&url), &ldap);
+    let mut a = Serve::start(Some(&url), &ldap);
+    let b = Serve::start(Some(&url), &ldap);
     let token = a.tenant().await;
     let names: Vec<String> = (0..1500).map(|n| format!("k{n}@example.com")).collect();
     let statuses: Vec<StatusCode> = futures_util::stream::iter(&names)
@@ -227,24 +142,24 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED));
 
     // A's first apply (1,500 LDAP adds) runs in the background...
-    let reconcile = |replica: &Replica| {
+    let apply = |replica: &Serve| {
         replica
-            .admin(reqwest::Method::POST, "/v1/tenants/acme/reconcile")
+            .admin(Method::POST, "/v1/tenants/acme/reconcile")
             .json(&json!({"target": "ldap"}))
-            .send()
     };
-    let running = tokio::spawn(reconcile(&a));
+    let reconcile = |replica: &Serve| json_of(apply(replica));
+    let runs = |replica: &Serve| json_of(replica.admin(Method::GET, "/v1/tenants/acme/runs"));
+    // Its answer never comes: A is killed before the run ends.
+    let running = tokio::spawn(apply(&a).send());
     let started = Instant::now();
     loop {
-        let runs: Vec<Value> = b
-            .admin(reqwest::Method::GET, "/v1/tenants/acme/runs")
-            .send()
-            .await
+        let runs = runs(&b).await;
+        if runs
+            .as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if runs.iter().any(|r| r["finished_at"].is_null()) {
+            .iter()
+            .any(|r| r["finished_at"].is_null())
+        {
             break;
         }
         assert!(
@@ -254,7 +169,7 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // ...so B finds the pair locked.
-    let report: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+    let report = reconcile(&b).await;
     assert_eq!(report[0]["outcome"], "busy", "{report}");
     // A dies mid-run, without giving the lock back; B's next trigger takes over at once (a
     // lease would have blocked it for `sync.lease`) and converges.
@@ -263,24 +178,18 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
     let killed = Instant::now();
     let report = loop {
         // PostgreSQL ends the dead client's session when it reads the closed socket: moments.
-        let report: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+        let report = reconcile(&b).await;
         if report[0]["outcome"] != "busy" || killed.elapsed() > Duration::from_secs(10) {
             break report;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(report[0]["outcome"], "applied", "{report}");
-    let again: Value = reconcile(&b).await.unwrap().json().await.unwrap();
+    let again = reconcile(&b).await;
     assert_eq!(again[0]["outcome"], "applied");
     // A's cut-off run is closed as abandoned, not left "running".
-    let runs: Vec<Value> = b
-        .admin(reqwest::Method::GET, "/v1/tenants/acme/runs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = runs(&b).await;
+    let runs = runs.as_array().unwrap();
     assert!(runs.iter().all(|r| !r["finished_at"].is_null()), "{runs:?}");
     assert_eq!(
         runs.iter().filter(|r| r["status"] == "abandoned").count(),
@@ -294,7 +203,7 @@ async fn a_run_on_one_replica_makes_the_other_busy_and_killing_it_lets_the_other
 }
 
 /// Creates users 16 at a time until the daemon stops answering; what was acknowledged.
-async fn create_until_killed(replica: &Replica, token: &str) -> Vec<(String, String)> {
+async fn create_until_killed(replica: &Serve, token: &str) -> Vec<(String, String)> {
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     let writers = (0..16).map(|w| {
         let acknowledged = acknowledged.clone();
@@ -302,8 +211,8 @@ async fn create_until_killed(replica: &Replica, token: &str) -> Vec<(String, Str
             for n in 0.. {
                 let name = format!("burst{w}-{n}@example.com");
                 let sent = replica
-                    .scim(reqwest::Method::POST, "/Users", token)
-                    .json(&user(&name))
+                    .scim(Method::POST, "/Users", token)
+                    .json(&user_body(&name))
                     .send()
                     .await;
                 let Ok(response) = sent else { return };
@@ -323,7 +232,7 @@ async fn create_until_killed(replica: &Replica, token: &str) -> Vec<(String, Str
 }
 
 async fn every_acknowledged_write_survives_a_sigkill(database_url: Option<String>) {
-    let mut replica = Replica::start(database_url.as_deref(), &[]);
+    let mut replica = Serve::start(database_url.as_deref(), &[]);
     let token = replica.tenant().await;
     let burst = create_until_killed(&replica, &token);
     let pid = replica.daemon.pid().unwrap().to_string();
@@ -344,7 +253,7 @@ async fn every_acknowledged_write_survives_a_sigkill(database_url: Option<String
     replica.daemon.restart(&[]).unwrap();
     for (name, id) in &acknowledged {
         let response = replica
-            .scim(reqwest::Method::GET, &format!("/Users/{id}"), &token)
+            .scim(Method::GET, &format!("/Users/{id}"), &token)
             .send()
             .await
             .unwrap();
@@ -360,15 +269,12 @@ async fn every_acknowledged_write_survives_a_sigkill(database_url: Option<String
     // Nothing half-written either: every stored user, acknowledged or not, is whole.
     let mut stored = Vec::new();
     loop {
-        let page: Value = replica
-            .scim(reqwest::Method::GET, "/Users", &token)
-            .query(&[("startIndex", stored.len() + 1), ("count", 1000)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = json_of(
+            replica
+                .scim(Method::GET, "/Users", &token)
+                .query(&[("startIndex", stored.len() + 1), ("count", 1000)]),
+        )
+        .await;
         let resources = page["Resources"].as_array().cloned().unwrap_or_default();
         if resources.is_empty() {
             break;
@@ -381,7 +287,10 @@ async fn every_acknowledged_write_survives_a_sigkill(database_url: Option<String
             user["emails"][0]["value"], user["userName"],
             "a partial user: {user}"
         );
-        assert_eq!(user["name"]["familyName"], "Lica", "a partial user: {user}");
+        assert_eq!(
+            user["name"]["familyName"], "Family",
+            "a partial user: {user}"
+        );
     }
 }
 

@@ -31,13 +31,7 @@ async fn a_chunked_body_over_the_limit_is_413_without_being_read_whole() {
     )
     .await
     .unwrap();
-    let address = app
-        .scim
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let address = app.scim_address();
     let mut stream = TcpStream::connect(&address).await.unwrap();
     let head = format!(
         "POST /api/scim/v2/Users HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -117,13 +111,7 @@ async fn a_connection_over_the_limit_gets_503_with_retry_after_until_one_closes(
     let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__SCIM__MAX_CONNECTIONS", "2")])
         .await
         .unwrap();
-    let address = app
-        .scim
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let address = app.scim_address();
     // Two idle connections take both slots.
     let first = TcpStream::connect(&address).await.unwrap();
     let _second = TcpStream::connect(&address).await.unwrap();

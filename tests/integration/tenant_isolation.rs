@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::on_both_databases;
-use crate::support::{TestApp, user_body};
+use crate::support::{TestApp, json_of, patch_body, user_body};
 
 on_both_databases!(
     another_tenants_users_and_groups_are_invisible_by_id_list_and_filter,
@@ -114,10 +114,7 @@ async fn another_tenants_ids_fail_through_patch_bulk_and_member_filters(app: Tes
     let user = app.create_user("target@acme.example").await;
     let group = app.create_group("Acme Ops", &[&user]).await;
     let (_, other) = app.another_tenant("globex").await;
-    let rename = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Hijacked"}]
-    });
+    let rename = patch_body(json!([{"op": "replace", "path": "displayName", "value": "Hijacked"}]));
     for path in [format!("/Users/{user}"), format!("/Groups/{group}")] {
         let response = app
             .scim_as(&other, Method::PATCH, &path)
@@ -137,15 +134,7 @@ async fn another_tenants_ids_fail_through_patch_bulk_and_member_filters(app: Tes
             {"method": "DELETE", "path": format!("/Users/{user}")}
         ]
     });
-    let answer: serde_json::Value = app
-        .scim_as(&other, Method::POST, "/Bulk")
-        .json(&bulk)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = json_of(app.scim_as(&other, Method::POST, "/Bulk").json(&bulk)).await;
     let statuses: Vec<&str> = answer["Operations"]
         .as_array()
         .unwrap()
@@ -155,20 +144,13 @@ async fn another_tenants_ids_fail_through_patch_bulk_and_member_filters(app: Tes
     assert_eq!(statuses, ["404", "404", "404", "404"], "{answer}");
     // Globex's own group cannot take Acme's user by PATCH either, and a member filter finds
     // nothing of Acme's.
-    let created: serde_json::Value = app
-        .scim_as(&other, Method::POST, "/Groups")
-        .json(&json!({"displayName": "Globex Ops"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_of(
+        app.scim_as(&other, Method::POST, "/Groups")
+            .json(&json!({"displayName": "Globex Ops"})),
+    )
+    .await;
     let globex_group = created["id"].as_str().unwrap();
-    let add = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]
-    });
+    let add = patch_body(json!([{"op": "add", "path": "members", "value": [{"value": user}]}]));
     let response = app
         .scim_as(&other, Method::PATCH, &format!("/Groups/{globex_group}"))
         .json(&add)
@@ -180,14 +162,7 @@ async fn another_tenants_ids_fail_through_patch_bulk_and_member_filters(app: Tes
     let patched: serde_json::Value = response.json().await.unwrap();
     assert_eq!(patched["members"], json!([]), "{patched}");
     let filter = format!("/Groups?filter=members.value%20eq%20%22{user}%22");
-    let found: serde_json::Value = app
-        .scim_as(&other, Method::GET, &filter)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = json_of(app.scim_as(&other, Method::GET, &filter)).await;
     assert_eq!(found["totalResults"], 0, "{found}");
     // Acme's data is as it was.
     let (_, read_user) = app.get_json(&format!("/Users/{user}")).await;

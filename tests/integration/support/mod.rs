@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod qualytics;
+pub mod serve;
 pub mod slapd;
 
 use std::collections::HashMap;
@@ -227,11 +228,7 @@ impl TestApp {
 
     /// PATCHes a resource with these operations (RFC 7644 §3.5.2).
     pub async fn patch(&self, path: &str, operations: Value) -> (u16, Value) {
-        let body = serde_json::json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": operations,
-        });
-        self.send(Method::PATCH, path, body).await
+        self.send(Method::PATCH, path, patch_body(operations)).await
     }
 
     /// GETs a path as the seeded tenant and returns status and JSON body.
@@ -239,6 +236,12 @@ impl TestApp {
         let response = self.scim(Method::GET, path).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The SCIM listener's `host:port`, for tests that talk TCP to it.
+    pub fn scim_address(&self) -> String {
+        let address = self.scim.trim_start_matches("http://");
+        address.split('/').next().unwrap().to_owned()
     }
 
     /// The daemon, for tests of shutdown.
@@ -257,6 +260,24 @@ pub fn settings(file: Option<&std::path::Path>, vars: &[(&str, &str)]) -> config
 }
 
 /// A minimal valid User body.
+/// A PatchOp body with these operations (RFC 7644 §3.5.2).
+pub fn patch_body(operations: Value) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": operations,
+    })
+}
+
+/// Sends a request and returns its JSON body.
+pub async fn json_of(request: RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends a request and returns its body as text.
+pub async fn text_of(request: RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 pub fn user_body(user_name: &str) -> Value {
     serde_json::json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],

@@ -50,6 +50,11 @@ pub struct StandIn {
 }
 
 impl StandIn {
+    /// Whether the controlplane holds a team of that name.
+    pub fn has_team(&self, name: &str) -> bool {
+        self.world.lock().unwrap().team(name).is_some()
+    }
+
     /// A controlplane with these users (emails; ids from 1) and the Public team holding them.
     pub async fn start(emails: &[&str]) -> StandIn {
         let users: Vec<Value> = emails
