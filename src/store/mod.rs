@@ -10,6 +10,7 @@ mod connect;
 mod entity;
 mod error;
 mod groups;
+mod links;
 mod listing;
 mod members;
 mod query;

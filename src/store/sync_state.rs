@@ -1,6 +1,6 @@
-//! What reconciliation keeps in the store: run records, the links to target entries, and a
-//! tenant's whole desired state read in pages. The lock that keeps one run per (tenant,
-//! target) is in `run_lock`.
+//! What reconciliation keeps in the store: run records and a tenant's whole desired state read
+//! in pages. The links to target entries are in `links`, the lock that keeps one run per
+//! (tenant, target) in `run_lock`.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -8,16 +8,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entity::{change_log, sync_runs, target_links};
+use super::entity::{change_log, sync_runs};
 use super::{Store, error};
-use crate::domain::sync::{SyncRun, TargetLink};
+use crate::domain::sync::SyncRun;
 use crate::domain::{DomainError, Group, TenantId, User};
 
 /// Rows per page when a tenant's whole state is read.
 const SNAPSHOT_PAGE: u64 = 1000;
-
-/// Links are written in batches of this many rows.
-const LINK_BATCH: usize = 500;
 
 impl Store {
     /// Records the start of a run. The caller holds the (tenant, target) run lock, so a run of
@@ -163,61 +160,6 @@ impl Store {
             .await
             .map_err(error::classify)?
             .map(|row| row.occurred_at))
-    }
-
-    /// The links of a tenant's resources in a target.
-    pub async fn links(
-        &self,
-        tenant_id: TenantId,
-        target: &str,
-    ) -> Result<Vec<TargetLink>, DomainError> {
-        Ok(target_links::Entity::find()
-            .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(target_links::Column::Target.eq(target))
-            .all(self.reader())
-            .await
-            .map_err(error::classify)?
-            .into_iter()
-            .map(|row| TargetLink {
-                resource_type: row.resource_type,
-                resource_id: row.resource_id,
-                anchor: row.anchor,
-                location: row.location,
-            })
-            .collect())
-    }
-
-    /// Makes the tenant's links in the target exactly `links`, in one transaction.
-    pub async fn replace_links(
-        &self,
-        tenant_id: TenantId,
-        target: &str,
-        links: &[TargetLink],
-    ) -> Result<(), DomainError> {
-        let now = self.clock.now();
-        let transaction = self.write().await?;
-        target_links::Entity::delete_many()
-            .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(target_links::Column::Target.eq(target))
-            .exec(&transaction)
-            .await
-            .map_err(error::classify)?;
-        for chunk in links.chunks(LINK_BATCH) {
-            let rows = chunk.iter().map(|link| target_links::ActiveModel {
-                tenant_id: Set(tenant_id.as_uuid()),
-                target: Set(target.to_owned()),
-                resource_type: Set(link.resource_type.clone()),
-                resource_id: Set(link.resource_id),
-                anchor: Set(link.anchor.clone()),
-                location: Set(link.location.clone()),
-                updated_at: Set(now),
-            });
-            target_links::Entity::insert_many(rows)
-                .exec(&transaction)
-                .await
-                .map_err(error::classify)?;
-        }
-        transaction.commit().await.map_err(error::classify)
     }
 
     /// Every user of the tenant, read a keyset page at a time.

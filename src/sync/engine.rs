@@ -396,13 +396,13 @@ impl Reconciler {
                 return Ok(());
             }
         };
+        // The links recorded are the ones just observed, so the plan matches by them as read
+        // rather than reading them back.
+        let observed_links = observed_links(&observed);
         self.store
-            .replace_links(tenant.id, name, &observed_links(&observed))
+            .replace_links(tenant.id, name, &observed_links)
             .await?;
-        let links: Vec<Link> = self
-            .store
-            .links(tenant.id, name)
-            .await?
+        let links: Vec<Link> = observed_links
             .into_iter()
             .filter_map(|l| {
                 let kind = match l.resource_type.as_str() {

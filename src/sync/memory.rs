@@ -172,11 +172,13 @@ impl Target for MemoryTarget {
                 if let Some(entry) = entries.get_mut(location) {
                     for change in changes {
                         match change.values.is_empty() {
-                            true => entry.attributes.remove(&change.name),
+                            true => {
+                                entry.attributes.remove(&change.name);
+                            }
                             false => entry
                                 .attributes
                                 .insert(change.name.clone(), change.values.clone()),
-                        };
+                        }
                     }
                 }
             }

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod target;
+pub mod values;
 
 pub use engine::{Guard, Mode, Outcome, Reconciler, Report, SyncError, Trigger};
 pub use target::{Target, TargetError};

@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Attribute name → values. Values are a set: directories do not order them.
-pub type Attributes = BTreeMap<String, BTreeSet<String>>;
+pub use super::values::{Attributes, Values};
 
 /// Users or groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -88,7 +87,7 @@ pub struct AttributeChange {
     /// The attribute.
     pub name: String,
     /// Its values after the change.
-    pub values: BTreeSet<String>,
+    pub values: Values,
 }
 
 /// One operation on a target. A plan lists them in the order they must run.

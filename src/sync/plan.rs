@@ -126,8 +126,9 @@ pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
         let changes: Vec<AttributeChange> = entry
             .attributes
             .iter()
-            .filter(|(name, want)| {
-                observed.attributes.get(*name).cloned().unwrap_or_default() != **want
+            .filter(|(name, want)| match observed.attributes.get(name) {
+                Some(have) => have != *want,
+                None => !want.is_empty(),
             })
             .map(|(name, want)| AttributeChange {
                 name: name.clone(),
@@ -213,36 +214,39 @@ pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
             .collect(),
         members: entry.members.clone(),
     };
-    let of_kind = |ops: &[Operation], kind: Kind| -> Vec<Operation> {
-        let mut selected: Vec<Operation> = ops
-            .iter()
-            .filter(|op| match op {
-                Operation::Create { kind: k, .. }
-                | Operation::Move { kind: k, .. }
-                | Operation::Update { kind: k, .. }
-                | Operation::Delete { kind: k, .. } => *k == kind,
-                _ => true,
-            })
-            .cloned()
-            .collect();
-        selected.sort_by(|a, b| location_of(a).cmp(location_of(b)));
-        selected
-    };
-    let creates: Vec<Operation> = creates.into_iter().map(create).collect();
+    // Each list is split by kind and moved into the plan, never copied: on a first run the
+    // creates are the whole directory.
+    let mut creates: Vec<Operation> = creates.into_iter().map(create).collect();
     let mut operations = Vec::new();
     for kind in [Kind::User, Kind::Group] {
-        operations.extend(of_kind(&creates, kind));
-        operations.extend(of_kind(&moves, kind));
-        operations.extend(of_kind(&updates, kind));
+        operations.extend(take_kind(&mut creates, kind));
+        operations.extend(take_kind(&mut moves, kind));
+        operations.extend(take_kind(&mut updates, kind));
     }
-    operations.extend(of_kind(&adds, Kind::Group));
-    operations.extend(of_kind(&removes, Kind::Group));
-    operations.extend(of_kind(&deletes, Kind::Group));
-    operations.extend(of_kind(&deletes, Kind::User));
+    operations.extend(take_kind(&mut adds, Kind::Group));
+    operations.extend(take_kind(&mut removes, Kind::Group));
+    operations.extend(take_kind(&mut deletes, Kind::Group));
+    operations.extend(take_kind(&mut deletes, Kind::User));
     plan.operations = operations;
     plan.unmanaged.sort();
     plan.conflicts.sort();
     plan
+}
+
+/// Takes the operations on entries of `kind` (member changes are on groups) out of `ops`, in
+/// location order.
+fn take_kind(ops: &mut Vec<Operation>, kind: Kind) -> Vec<Operation> {
+    let (mut selected, rest): (Vec<Operation>, Vec<Operation>) =
+        std::mem::take(ops).into_iter().partition(|op| match op {
+            Operation::Create { kind: k, .. }
+            | Operation::Move { kind: k, .. }
+            | Operation::Update { kind: k, .. }
+            | Operation::Delete { kind: k, .. } => *k == kind,
+            Operation::AddMembers { .. } | Operation::RemoveMembers { .. } => kind == Kind::Group,
+        });
+    *ops = rest;
+    selected.sort_by(|a, b| location_of(a).cmp(location_of(b)));
+    selected
 }
 
 fn location_of(op: &Operation) -> &str {

@@ -20,6 +20,7 @@ on_both_databases!(
     one_run_per_tenant_and_target_at_a_time,
     a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges,
     deactivated_users_leave_their_groups_and_come_back_when_reactivated,
+    recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_not_rewritten,
 );
 
 fn reconciler(app: &TestApp, target: Arc<MemoryTarget>) -> Reconciler {
@@ -201,4 +202,83 @@ async fn a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges(ap
     let report = apply(&reconciler, &app).await;
     assert_eq!(report.outcome, Outcome::Applied);
     assert_eq!(target.entries().len(), 3);
+}
+
+async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_not_rewritten(
+    app: TestApp,
+) {
+    use dirsync::domain::sync::TargetLink;
+    let link = |n: u128, kind: &str, anchor: &str, location: &str| TargetLink {
+        resource_type: kind.to_owned(),
+        resource_id: uuid::Uuid::from_u128(n),
+        anchor: anchor.to_owned(),
+        location: location.to_owned(),
+    };
+    let sorted = |mut links: Vec<TargetLink>| {
+        links.sort_by_key(|l| l.resource_id);
+        links
+    };
+    let first = vec![
+        link(1, "user", "a1", "uid=alice"),
+        link(2, "user", "a2", "uid=bob"),
+        link(3, "group", "a3", "cn=staff"),
+    ];
+    app.store
+        .replace_links(app.tenant.id, "ldap", &first)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
+        first
+    );
+    let updated_at = || async {
+        let db = sea_orm::Database::connect(app.database_url.as_str())
+            .await
+            .unwrap();
+        let rows = sea_orm::ConnectionTrait::query_all_raw(
+            &db,
+            sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT updated_at FROM target_links ORDER BY resource_id",
+            ),
+        )
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| {
+                r.try_get_by_index::<chrono::DateTime<chrono::Utc>>(0)
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = updated_at().await;
+
+    // Bob moved, the group is gone, a new user appeared (named twice: the first wins); Alice
+    // is as she was, so her row is left alone.
+    app.clock.advance(chrono::Duration::minutes(1));
+    let second = vec![
+        link(1, "user", "a1", "uid=alice"),
+        link(2, "user", "a2", "uid=robert"),
+        link(4, "user", "a4", "uid=carol"),
+        link(4, "user", "a5", "uid=carol2"),
+    ];
+    app.store
+        .replace_links(app.tenant.id, "ldap", &second)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
+        second[..3].to_vec()
+    );
+    let after = updated_at().await;
+    assert_eq!(after[0], before[0], "an unchanged link was rewritten");
+    assert!(after[1] > before[1], "a changed link was not rewritten");
+    // Another target's links are its own.
+    assert!(
+        app.store
+            .links(app.tenant.id, "qualytics")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::configuration::{Deactivation, LdapSettings};
 use crate::domain::{Document, Group, MemberRef, Tenant, User};
-use crate::sync::model::{Attributes, Desired, DesiredEntry, Kind};
+use crate::sync::model::{Attributes, Desired, DesiredEntry, Kind, Values};
 pub use crate::sync::model::{marker, parse_marker};
 
 /// Where a tenant's entries live.
@@ -184,12 +184,12 @@ pub fn desired(
                 (name.to_lowercase(), value.into_iter().collect())
             })
             .collect();
-        attributes.insert(marker_attribute.clone(), BTreeSet::from([marker(id)]));
+        attributes.insert(marker_attribute.clone(), Values::from([marker(id)]));
         let active = user.data.active();
         if let Deactivation::LockAttribute(name, value) = &settings.deactivation {
             let lock = match active {
-                true => BTreeSet::new(),
-                false => BTreeSet::from([value.clone()]),
+                true => Values::new(),
+                false => Values::from([value.clone()]),
             };
             attributes.insert(name.to_lowercase(), lock);
         }
@@ -243,9 +243,9 @@ pub fn desired(
             attributes: Attributes::from([
                 (
                     "cn".to_owned(),
-                    BTreeSet::from([group.data.display_name().to_owned()]),
+                    Values::from([group.data.display_name().to_owned()]),
                 ),
-                (marker_attribute.clone(), BTreeSet::from([marker(id)])),
+                (marker_attribute.clone(), Values::from([marker(id)])),
             ]),
             members,
             active: true,

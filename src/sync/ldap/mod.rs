@@ -132,14 +132,18 @@ impl LdapTarget {
         }
     }
 
-    /// Every entry of `object_class` directly under `base`, read page by page. A missing
-    /// container holds nothing; any other failure is an error.
+    /// Every entry of `object_class` directly under `base`, read page by page into `entries`
+    /// as `kind` (each converted as it arrives: a raw search entry is a hash map of vectors,
+    /// several times the size of what a run keeps). A missing container holds nothing; any
+    /// other failure is an error.
     async fn read(
         &self,
+        kind: Kind,
         base: &str,
         object_class: &str,
         attributes: &[String],
-    ) -> Result<Vec<SearchEntry>, TargetError> {
+        entries: &mut Vec<ObservedEntry>,
+    ) -> Result<(), TargetError> {
         let mut ldap = self.ldap().await?;
         let mut wanted: Vec<String> = attributes.to_vec();
         wanted.push("entryUUID".into());
@@ -162,10 +166,12 @@ impl LdapTarget {
                 return Err(unavailable(&self.directory(), e));
             }
         };
-        let mut entries = Vec::new();
+        let read_before = entries.len();
         loop {
             match stream.next().await {
-                Ok(Some(entry)) => entries.push(SearchEntry::construct(entry)),
+                Ok(Some(entry)) => {
+                    entries.push(self.observed(kind, SearchEntry::construct(entry), attributes))
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.reset().await;
@@ -175,8 +181,11 @@ impl LdapTarget {
         }
         let done = stream.finish().await;
         match done.rc {
-            0 => Ok(entries),
-            NO_SUCH_OBJECT => Ok(Vec::new()),
+            0 => Ok(()),
+            NO_SUCH_OBJECT => {
+                entries.truncate(read_before);
+                Ok(())
+            }
             rc => {
                 self.reset().await;
                 Err(TargetError::Unavailable(format!(
@@ -506,22 +515,26 @@ impl Target for LdapTarget {
         let mut user_bases = vec![layout.users.clone()];
         user_bases.extend(layout.disabled.clone());
         for base in user_bases {
-            for entry in self.read(&base, &user_class, &user_attributes).await? {
-                entries.push(self.observed(Kind::User, entry, &user_attributes));
-            }
-        }
-        let mut read_group_attributes = group_attributes.clone();
-        read_group_attributes.push(self.settings.member_attribute.clone());
-        for entry in self
-            .read(
-                &layout.groups,
-                &self.settings.group_object_class,
-                &read_group_attributes,
+            self.read(
+                Kind::User,
+                &base,
+                &user_class,
+                &user_attributes,
+                &mut entries,
             )
-            .await?
-        {
-            entries.push(self.observed(Kind::Group, entry, &group_attributes));
+            .await?;
         }
+        let mut read_group_attributes = group_attributes;
+        read_group_attributes.push(self.settings.member_attribute.clone());
+        self.read(
+            Kind::Group,
+            &layout.groups,
+            &self.settings.group_object_class,
+            &read_group_attributes,
+            &mut entries,
+        )
+        .await?;
+        entries.shrink_to_fit();
         Ok(Observed { entries })
     }
 

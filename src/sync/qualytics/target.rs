@@ -23,8 +23,8 @@ use super::permissions::{email_of, model};
 use crate::configuration::{QualyticsSettings, ROLES};
 use crate::domain::{Group, Tenant, TenantId, User};
 use crate::sync::model::{
-    Attributes, Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan, marker,
-    parse_marker,
+    Attributes, Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan, Values,
+    marker, parse_marker,
 };
 use crate::sync::target::{Target, TargetError, keeps};
 
@@ -170,7 +170,7 @@ impl Target for QualyticsTarget {
                     location: email,
                     attributes: Attributes::from([(
                         "role".to_owned(),
-                        BTreeSet::from([user.role.clone()]),
+                        Values::from([user.role.clone()]),
                     )]),
                     members: BTreeSet::new(),
                     active: user.active,
@@ -185,7 +185,7 @@ impl Target for QualyticsTarget {
                 attributes: Attributes::from([
                     (
                         "permission".to_owned(),
-                        BTreeSet::from([team.permission.clone()]),
+                        Values::from([team.permission.clone()]),
                     ),
                     (
                         "datastores".to_owned(),
@@ -193,7 +193,7 @@ impl Target for QualyticsTarget {
                     ),
                     (
                         "description".to_owned(),
-                        BTreeSet::from([marker(team.group_id)]),
+                        Values::from([marker(team.group_id)]),
                     ),
                 ]),
                 members: team
@@ -231,7 +231,7 @@ impl Target for QualyticsTarget {
                     "role".to_owned(),
                     user["role"]
                         .as_str()
-                        .map(|r| BTreeSet::from([r.to_owned()]))
+                        .map(|r| Values::from([r.to_owned()]))
                         .unwrap_or_default(),
                 )]),
                 members: BTreeSet::new(),
@@ -284,7 +284,7 @@ impl Target for QualyticsTarget {
                 attributes: Attributes::from([
                     (
                         "permission".to_owned(),
-                        BTreeSet::from([permission])
+                        Values::from([permission])
                             .into_iter()
                             .filter(|p| !p.is_empty())
                             .collect(),
@@ -295,7 +295,7 @@ impl Target for QualyticsTarget {
                     ),
                     (
                         "description".to_owned(),
-                        BTreeSet::from([description])
+                        Values::from([description])
                             .into_iter()
                             .filter(|d| !d.is_empty())
                             .collect(),
