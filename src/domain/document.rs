@@ -4,6 +4,24 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The longest value, in bytes (UTF-8, also once lower-cased), of an attribute the store indexes
+/// (userName, externalId, displayName, the primary email). PostgreSQL refuses an index entry
+/// over about 2.7 KB, and no IdP sends identifiers anywhere near this long; refusing them here
+/// keeps both databases taking the same resources.
+pub const MAX_INDEXED_BYTES: usize = 1024;
+
+/// Checks an indexed attribute's value against [`MAX_INDEXED_BYTES`].
+pub fn indexed<'a>(attribute: &str, value: &'a str) -> Result<&'a str, super::DomainError> {
+    let bytes = value.len().max(value.to_lowercase().len());
+    if bytes > MAX_INDEXED_BYTES {
+        return Err(super::DomainError::Invalid(format!(
+            "{attribute} is {bytes} bytes long; it is indexed, and may have at most \
+             {MAX_INDEXED_BYTES}"
+        )));
+    }
+    Ok(value)
+}
+
 /// The attributes of a User or Group, minus what the server manages (`id`, `meta`) or derives
 /// (`groups`, `members`). Stored whole, so that what an IdP wrote is what it reads back.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

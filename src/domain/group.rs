@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::document::indexed;
 use super::{Document, DomainError, GroupId, ResourceMeta, TenantId, UserId};
 
 /// A member of a group: a user or, for nested groups, another group.
@@ -151,12 +152,18 @@ impl GroupData {
     /// (RFC 7643 §4.2).
     pub fn from_document(document: Document) -> Result<Self, DomainError> {
         let display_name = match document.get("displayName") {
-            Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+            Some(Value::String(name)) if !name.trim().is_empty() => {
+                indexed("displayName", name)?.to_owned()
+            }
             _ => return Err(DomainError::Invalid("displayName is required".into())),
         };
+        let external_id = document
+            .get_str("externalId")
+            .map(|id| indexed("externalId", id).map(str::to_owned))
+            .transpose()?;
         Ok(Self {
             display_name,
-            external_id: document.get_str("externalId").map(str::to_owned),
+            external_id,
             document,
         })
     }
@@ -245,5 +252,9 @@ mod tests {
         assert!(GroupData::from_document(doc(json!({"displayName": "Sales"}))).is_ok());
         assert!(GroupData::from_document(doc(json!({"displayName": ""}))).is_err());
         assert!(GroupData::from_document(doc(json!({"externalId": "x"}))).is_err());
+        let long = "g".repeat(crate::domain::document::MAX_INDEXED_BYTES + 1);
+        assert!(GroupData::from_document(doc(json!({"displayName": long}))).is_err());
+        let external = json!({"displayName": "Sales", "externalId": long});
+        assert!(GroupData::from_document(doc(external)).is_err());
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::document::indexed;
 use super::{Document, DomainError, GroupId, ResourceMeta, TenantId, UserId};
 
 /// A user's `userName`: unique per tenant, compared case-insensitively (RFC 7643 §4.1.1,
@@ -17,7 +18,7 @@ impl UserName {
         if name.trim().is_empty() {
             return Err(DomainError::Invalid("userName must not be empty".into()));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(indexed("userName", name)?.to_owned()))
     }
 
     /// The userName as sent.
@@ -68,15 +69,22 @@ impl UserData {
             })
             .and_then(|email| email.get("value"))
             .and_then(Value::as_str)
-            .map(str::to_lowercase);
+            .map(|email| indexed("the primary email", email).map(str::to_lowercase))
+            .transpose()?;
+        let indexed_str = |name: &str| {
+            document
+                .get_str(name)
+                .map(|value| indexed(name, value).map(str::to_owned))
+                .transpose()
+        };
         Ok(Self {
+            external_id: indexed_str("externalId")?,
+            display_name: indexed_str("displayName")?,
             user_name,
-            external_id: document.get_str("externalId").map(str::to_owned),
             active: document
                 .get("active")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
-            display_name: document.get_str("displayName").map(str::to_owned),
             primary_email,
             document,
         })
@@ -142,6 +150,28 @@ mod tests {
             Value::Object(map) => Document::new(map),
             _ => Document::default(),
         }
+    }
+
+    #[test]
+    fn an_indexed_attribute_longer_than_the_limit_is_refused_naming_it() {
+        let long = "a".repeat(crate::domain::document::MAX_INDEXED_BYTES + 1);
+        let fits = "a".repeat(crate::domain::document::MAX_INDEXED_BYTES);
+        for attribute in ["userName", "externalId", "displayName"] {
+            let mut fields = json!({"userName": "alice"});
+            fields[attribute] = json!(long);
+            match UserData::from_document(document(fields)) {
+                Err(DomainError::Invalid(why)) => assert!(why.starts_with(attribute), "{why}"),
+                other => panic!("{attribute}: {other:?}"),
+            }
+            let mut fields = json!({"userName": "alice"});
+            fields[attribute] = json!(fits);
+            assert!(UserData::from_document(document(fields)).is_ok());
+        }
+        let email = json!({"userName": "alice", "emails": [{"value": long}]});
+        assert!(UserData::from_document(document(email)).is_err());
+        // Only indexed attributes are limited.
+        let title = json!({"userName": "alice", "title": long});
+        assert!(UserData::from_document(document(title)).is_ok());
     }
 
     #[test]

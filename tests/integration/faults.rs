@@ -12,7 +12,8 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
-use crate::support::{Backend, TestApp, assert_scim_error, postgres::REQUIRE_SERVICES, user_body};
+use crate::support::tmpfs::{Unmount, mount_tmpfs, remount};
+use crate::support::{Backend, TestApp, assert_scim_error, user_body};
 
 /// Creates users named `prefix…` from `writers` tasks until `stop`; every status, and the
 /// acknowledged ids.
@@ -53,7 +54,7 @@ async fn create_until(
     (statuses, acknowledged)
 }
 
-async fn assert_all_readable(app: &TestApp, ids: &[String]) {
+pub async fn assert_all_readable(app: &TestApp, ids: &[String]) {
     for id in ids {
         let (status, _) = app.get_json(&format!("/Users/{id}")).await;
         assert_eq!(status, 200, "acknowledged user {id} is gone");
@@ -129,12 +130,8 @@ async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_mid_burst_gives_503s_and_the_pool_recovers() {
-    let cluster = match crate::support::postgres::PrivateCluster::start() {
-        Ok(cluster) => cluster,
-        Err(reason) if std::env::var_os(REQUIRE_SERVICES).is_some() => {
-            panic!("a private PostgreSQL cluster is required but could not start: {reason}")
-        }
-        Err(_) => return,
+    let Some(cluster) = crate::support::postgres::PrivateCluster::start_or_skip() else {
+        return;
     };
     let url = cluster.url();
     let Some(app) = TestApp::spawn_with(
@@ -159,45 +156,6 @@ async fn a_postgresql_restart_mid_burst_gives_503s_and_the_pool_recovers() {
     survives_outage(&app, Duration::from_secs(6), restart).await;
 }
 
-/// A tmpfs of `size` at `dir` (root only; `None` when this process cannot mount and the run
-/// does not require it).
-fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .output();
-    match mounted {
-        Ok(out) if out.status.success() => Some(()),
-        other if std::env::var_os(REQUIRE_SERVICES).is_some() => {
-            panic!("the disk-full test needs to mount a tmpfs (run as root): {other:?}")
-        }
-        _ => {
-            crate::support::announce("note: SQLite disk-full test SKIPPED: cannot mount a tmpfs");
-            None
-        }
-    }
-}
-
-fn remount(dir: &std::path::Path, options: &str) {
-    let status = std::process::Command::new("mount")
-        .args(["-o", &format!("remount,{options}")])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "remount {options} failed");
-}
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +171,7 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     let mut acknowledged = Vec::new();
     let full = loop {
         let mut body = user_body(&format!("big{}@example.com", acknowledged.len()));
-        body["displayName"] = Value::String("x".repeat(20_000));
+        body["title"] = Value::String("x".repeat(20_000));
         let response = app.post("/Users", body).await;
         if response.status() != StatusCode::CREATED {
             break response;

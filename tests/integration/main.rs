@@ -21,6 +21,7 @@ mod idp_replay;
 mod ldap_target;
 mod metrics;
 mod patch;
+mod postgres_unwritable;
 mod qualytics_target;
 mod rate_limits;
 mod reconcile_engine;

@@ -91,6 +91,43 @@ async fn every_other_limit_is_refused_or_capped_and_the_daemon_stays_up(app: Tes
     assert_eq!(status, 400, "{body}");
     let (_, stored) = app.get_json(&format!("/Users/{alice}")).await;
     assert!(stored.get("displayName").is_none(), "{stored}");
+    // An indexed attribute over 1,024 bytes: 400 invalidValue naming it, on create, PATCH and
+    // group create alike, and nothing stored (PostgreSQL cannot index such a value).
+    let long = "b".repeat(1025);
+    let mut body = crate::support::user_body("long@example.com");
+    body["displayName"] = serde_json::Value::String(long.clone());
+    let response = app.post("/Users", body).await;
+    assert_eq!(response.status(), 400);
+    let refused: serde_json::Value = response.json().await.unwrap();
+    assert_scim_error(&refused, 400, Some("invalidValue"));
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("displayName"),
+        "{refused}"
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/Users/{alice}"),
+            serde_json::json!([{"op": "replace", "path": "externalId", "value": long}]),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let response = app
+        .post(
+            "/Groups",
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": long,
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let (_, users) = app.get_json("/Users").await;
+    assert_eq!(users["totalResults"], 1, "{users}");
+    let (_, stored) = app.get_json(&format!("/Users/{alice}")).await;
+    assert!(stored.get("externalId").is_none(), "{stored}");
     // A page asked for past 1,000 is cut to 1,000 (RFC 7644 §3.4.2.4 lets the server cap it).
     let (status, page) = app.get_json("/Users?count=1000000").await;
     assert_eq!((status, page["itemsPerPage"].as_u64()), (200, Some(1)));

@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod qualytics;
 pub mod serve;
 pub mod slapd;
+pub mod tmpfs;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -45,6 +46,8 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
     /// Where the daemon's database is, for tests that look at it directly.
     pub database_url: String,
+    /// What the daemon was started with (a second store on the same database opens with it).
+    pub settings: configuration::Settings,
     running: Option<Running>,
 }
 
@@ -137,6 +140,7 @@ impl TestApp {
             token: token.expose().to_owned(),
             _data_dir: data_dir,
             database_url,
+            settings,
             running: Some(running),
         })
     }

@@ -184,6 +184,39 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// A running private cluster; `None` when there can be none and the run does not require
+    /// one.
+    pub fn start_or_skip() -> Option<PrivateCluster> {
+        match Self::start() {
+            Ok(cluster) => Some(cluster),
+            Err(reason) if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+                panic!("a private PostgreSQL cluster is required but could not start: {reason}")
+            }
+            Err(reason) => {
+                super::announce(&format!(
+                    "note: private PostgreSQL cluster SKIPPED: {reason}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Gives `dir` to the user the cluster runs as, so it can hold a tablespace.
+    pub fn give(&self, dir: &Path) -> Result<(), String> {
+        if self.as_postgres.is_empty() {
+            return Ok(());
+        }
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir)
+            .status()
+            .map_err(|e| e.to_string())?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("cannot chown {} to postgres", dir.display())),
+        }
+    }
+
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
