@@ -1,7 +1,11 @@
 //! Bearer tokens on the SCIM API: missing, unknown, revoked and expired tokens are refused
 //! with 401, a SCIM error body and `WWW-Authenticate: Bearer`; tokens are stored only as hashes.
 
+use std::sync::Arc;
+
 use chrono::Duration;
+use dirsync::clock::{Clock, ManualClock};
+use dirsync::store::Store;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Database, Statement};
 
@@ -13,6 +17,7 @@ on_both_databases!(
     an_unknown_or_malformed_token_is_401,
     a_revoked_token_stops_working_at_once,
     an_expired_token_is_refused_after_its_expiry,
+    a_token_issued_by_a_process_with_a_fast_clock_expires_by_the_answering_daemons_clock,
     last_use_is_recorded_at_most_once_a_minute,
     tokens_are_stored_only_as_hashes,
 );
@@ -104,6 +109,50 @@ async fn an_expired_token_is_refused_after_its_expiry(app: TestApp) {
             .status(),
         200
     );
+}
+
+/// Replicas and the CLI each read their own clock. A token's expiry is an absolute time, set by
+/// the clock of the process that issued it and judged by the clock of the process that answers,
+/// so a skew between them lengthens or shortens a token's life by the skew and no more.
+async fn a_token_issued_by_a_process_with_a_fast_clock_expires_by_the_answering_daemons_clock(
+    app: TestApp,
+) {
+    let fast = ManualClock::new(app.clock.now() + Duration::minutes(10));
+    let issuer = Store::connect(&app.settings.database, Arc::new(fast.clone()))
+        .await
+        .unwrap();
+    let issued = issuer
+        .create_token(app.tenant.id, "skewed", Some(Duration::hours(1)))
+        .await
+        .unwrap();
+    let token = issued.secret.expose().to_owned();
+    let status = |token: String| {
+        let request = app.scim_as(&token, Method::GET, "/Users");
+        async move { request.send().await.unwrap().status() }
+    };
+    // An hour by the issuer's clock is seventy minutes by the daemon's.
+    app.clock.advance(Duration::minutes(69));
+    assert_eq!(status(token.clone()).await, 200);
+    let used = app.store.list_tokens(app.tenant.id).await.unwrap();
+    let used = used.iter().find(|t| t.id == issued.token.id).unwrap();
+    let millis = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(|t| t.timestamp_millis());
+    assert_eq!(millis(used.last_used_at), millis(Some(app.clock.now())));
+    app.clock.advance(Duration::minutes(2));
+    expect_401(&app, app.scim_as(&token, Method::GET, "/Users")).await;
+
+    // A replica whose clock runs ahead records a use; the daemon, whose clock is behind it,
+    // does not move that record back.
+    let other = issuer
+        .create_token(app.tenant.id, "recorded", None)
+        .await
+        .unwrap();
+    fast.advance(Duration::minutes(71));
+    issuer.authenticate(other.secret.expose()).await.unwrap();
+    let ahead = fast.now();
+    assert_eq!(status(other.secret.expose().to_owned()).await, 200);
+    let tokens = app.store.list_tokens(app.tenant.id).await.unwrap();
+    let recorded = tokens.iter().find(|t| t.id == other.token.id).unwrap();
+    assert_eq!(millis(recorded.last_used_at), millis(Some(ahead)));
 }
 
 async fn last_use_is_recorded_at_most_once_a_minute(app: TestApp) {
