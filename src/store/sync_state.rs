@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::entity::{change_log, sync_runs};
 use super::{Store, error};
 use crate::domain::sync::SyncRun;
-use crate::domain::{DomainError, Group, TenantId, User};
+use crate::domain::{DomainError, Group, GroupId, TenantId, User, UserId};
 
 /// Rows per page when a tenant's whole state is read.
-const SNAPSHOT_PAGE: u64 = 1000;
+pub const SNAPSHOT_PAGE: usize = 1000;
 
 impl Store {
     /// Records the start of a run. The caller holds the (tenant, target) run lock, so a run of
@@ -166,11 +166,12 @@ impl Store {
     pub async fn all_users(&self, tenant_id: TenantId) -> Result<Vec<User>, DomainError> {
         let mut users: Vec<User> = Vec::new();
         loop {
-            let after = users.last().map(|u| u.id);
-            let page = self.users_after(tenant_id, after, SNAPSHOT_PAGE).await?;
-            let done = page.len() < SNAPSHOT_PAGE as usize;
+            let page = self
+                .users_page(tenant_id, users.last().map(|u| u.id))
+                .await?;
+            let more = page.len() == SNAPSHOT_PAGE;
             users.extend(page);
-            if done {
+            if !more {
                 return Ok(users);
             }
         }
@@ -180,14 +181,37 @@ impl Store {
     pub async fn all_groups(&self, tenant_id: TenantId) -> Result<Vec<Group>, DomainError> {
         let mut groups: Vec<Group> = Vec::new();
         loop {
-            let after = groups.last().map(|g| g.id);
-            let page = self.groups_after(tenant_id, after, SNAPSHOT_PAGE).await?;
-            let done = page.len() < SNAPSHOT_PAGE as usize;
+            let page = self
+                .groups_page(tenant_id, groups.last().map(|g| g.id))
+                .await?;
+            let more = page.len() == SNAPSHOT_PAGE;
             groups.extend(page);
-            if done {
+            if !more {
                 return Ok(groups);
             }
         }
+    }
+
+    /// Up to [`SNAPSHOT_PAGE`] of the tenant's users after `after`, in id order, with their
+    /// groups: a run reads the whole tenant this way.
+    pub async fn users_page(
+        &self,
+        tenant_id: TenantId,
+        after: Option<UserId>,
+    ) -> Result<Vec<User>, DomainError> {
+        self.users_after(tenant_id, after, SNAPSHOT_PAGE as u64)
+            .await
+    }
+
+    /// Up to [`SNAPSHOT_PAGE`] of the tenant's groups after `after`, in id order, with their
+    /// members.
+    pub async fn groups_page(
+        &self,
+        tenant_id: TenantId,
+        after: Option<GroupId>,
+    ) -> Result<Vec<Group>, DomainError> {
+        self.groups_after(tenant_id, after, SNAPSHOT_PAGE as u64)
+            .await
     }
 }
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::model::{Kind, Link, Observed, Operation, Plan};
+use super::model::{Desired, Kind, Link, Observed, Operation, Plan};
 use super::plan::plan;
 use super::target::{Target, TargetError};
 use crate::domain::sync::TargetLink;
@@ -374,20 +374,16 @@ impl Reconciler {
         report.run_id = Some(run_id);
         report.outcome = Outcome::Failed;
         let mut phase = Phases::start();
-        let (users, groups) = match (
-            self.store.all_users(tenant.id).await,
-            self.store.all_groups(tenant.id).await,
-        ) {
-            (Ok(users), Ok(groups)) => (users, groups),
-            (Err(e), _) | (_, Err(e)) => {
+        // The store is read a page at a time into the target's mapper, which keeps only what
+        // the entries need: the resources themselves, most of a large tenant's memory, never
+        // are all held at once.
+        let desired = match self.desired(tenant, target).await {
+            Ok(desired) => desired,
+            Err(e) => {
                 report.error = Some(format!("cannot read the store: {e}"));
                 return Ok(());
             }
         };
-        let desired = target.desired(tenant, &users, &groups);
-        // The whole tenant's resources are the largest thing a run holds; once mapped to the
-        // target's entries they are not needed, so they go before the target is read.
-        drop((users, groups));
         phase.end("read_store", report);
         let observed = match target.observe(tenant).await {
             Ok(observed) => observed,
@@ -461,6 +457,34 @@ impl Reconciler {
             Outcome::Partial
         };
         Ok(())
+    }
+}
+
+impl Reconciler {
+    /// The tenant's desired state in `target`, read from the store a page at a time.
+    async fn desired(&self, tenant: &Tenant, target: &dyn Target) -> Result<Desired, DomainError> {
+        let mut mapper = target.mapper(tenant);
+        let mut after = None;
+        loop {
+            let page = self.store.users_page(tenant.id, after).await?;
+            after = page.last().map(|u| u.id);
+            let more = page.len() == crate::store::SNAPSHOT_PAGE;
+            mapper.users(page);
+            if !more {
+                break;
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.groups_page(tenant.id, after).await?;
+            after = page.last().map(|g| g.id);
+            let more = page.len() == crate::store::SNAPSHOT_PAGE;
+            mapper.groups(page);
+            if !more {
+                break;
+            }
+        }
+        Ok(mapper.finish())
     }
 }
 

@@ -31,6 +31,18 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// What it should hold for the tenant, given every user and group the store has.
     fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired;
 
+    /// The same mapping, fed a page of resources at a time, so a run need not hold the whole
+    /// tenant's resources (at 100,000 users they were most of a run's memory). The default
+    /// collects them all and calls `desired`; a target whose users map one by one overrides it.
+    fn mapper<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn Mapper + 'a> {
+        Box::new(Collecting {
+            target: self,
+            tenant,
+            users: Vec::new(),
+            groups: Vec::new(),
+        })
+    }
+
     /// Everything it holds in the tenant's scope, read completely; any failure is an error,
     /// never a smaller state.
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError>;
@@ -43,6 +55,39 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// Applies one operation. Answers that mean "already so" (exists, no such value) are
     /// success.
     async fn apply(&self, tenant: &Tenant, operation: &Operation) -> Result<(), TargetError>;
+}
+
+/// Maps the store's resources to a target's desired state, page by page: every user first,
+/// then every group, then `finish`.
+pub trait Mapper: Send {
+    /// A page of users.
+    fn users(&mut self, page: Vec<User>);
+    /// A page of groups (after every user).
+    fn groups(&mut self, page: Vec<Group>);
+    /// The desired state of everything fed in.
+    fn finish(self: Box<Self>) -> Desired;
+}
+
+/// The default mapper: keeps every resource and maps them at the end.
+struct Collecting<'a, T: ?Sized> {
+    target: &'a T,
+    tenant: &'a Tenant,
+    users: Vec<User>,
+    groups: Vec<Group>,
+}
+
+impl<T: Target + ?Sized> Mapper for Collecting<'_, T> {
+    fn users(&mut self, page: Vec<User>) {
+        self.users.extend(page);
+    }
+
+    fn groups(&mut self, page: Vec<Group>) {
+        self.groups.extend(page);
+    }
+
+    fn finish(self: Box<Self>) -> Desired {
+        self.target.desired(self.tenant, &self.users, &self.groups)
+    }
 }
 
 /// Whether a target configured for `tenants` (empty: every tenant) keeps `tenant`.

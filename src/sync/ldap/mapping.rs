@@ -11,14 +11,11 @@
 //! - A deactivated user leaves its groups under every policy; `disabled_ou` also moves it,
 //!   `lock_attribute` also sets the lock.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::configuration::{Deactivation, LdapSettings};
-use crate::domain::{Document, Group, MemberRef, Tenant, User};
-use crate::sync::model::{Attributes, Desired, DesiredEntry, Kind, Values};
+use crate::domain::{Document, Tenant};
+
 pub use crate::sync::model::{marker, parse_marker};
 
 /// Where a tenant's entries live.
@@ -160,100 +157,6 @@ pub fn value_at(document: &Document, path: &str) -> Option<String> {
     }
 }
 
-/// What the directory should hold for a tenant.
-pub fn desired(
-    settings: &LdapSettings,
-    tenant: &Tenant,
-    users: &[User],
-    groups: &[Group],
-) -> Desired {
-    let layout = Layout::of(settings, tenant);
-    let marker_attribute = settings.marker_attribute.to_lowercase();
-    let rdn = settings.user_rdn.to_lowercase();
-    let posix = is_posix(settings);
-    let mut entries = Vec::with_capacity(users.len() + groups.len());
-    let mut member_location: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
-
-    for user in users {
-        let id = user.id.as_uuid();
-        let mut attributes: Attributes = settings
-            .attributes
-            .iter()
-            .map(|(name, paths)| {
-                let value = paths.iter().find_map(|p| value_at(user.data.document(), p));
-                (name.to_lowercase(), value.into_iter().collect())
-            })
-            .collect();
-        attributes.insert(marker_attribute.clone(), Values::from([marker(id)]));
-        let active = user.data.active();
-        if let Deactivation::LockAttribute(name, value) = &settings.deactivation {
-            let lock = match active {
-                true => Values::new(),
-                false => Values::from([value.clone()]),
-            };
-            attributes.insert(name.to_lowercase(), lock);
-        }
-        let rdn_value = attributes
-            .get(&rdn)
-            .and_then(|v| v.iter().next().cloned())
-            .unwrap_or_else(|| id.to_string());
-        let container = match (&layout.disabled, active) {
-            (Some(disabled), false) => disabled,
-            _ => &layout.users,
-        };
-        let location = format!("{rdn}={},{container}", escape_rdn_value(&rdn_value));
-        // posixGroup members are bare uids (RFC 2307 memberUid), other classes' are DNs.
-        let member = match posix {
-            true => rdn_value.clone(),
-            false => location.clone(),
-        };
-        member_location.insert(id, active.then_some(member));
-        entries.push(DesiredEntry {
-            kind: Kind::User,
-            id,
-            location,
-            attributes,
-            members: BTreeSet::new(),
-            active,
-        });
-    }
-    // A posixGroup cannot hold groups; other classes nest by DN.
-    for group in groups.iter().filter(|_| !posix) {
-        let location = group_location(&layout, group.data.display_name());
-        member_location.insert(group.id.as_uuid(), Some(location));
-    }
-    for group in groups {
-        let id = group.id.as_uuid();
-        let members = group
-            .members
-            .iter()
-            .flatten()
-            .filter_map(|m| {
-                let member = match m.member {
-                    MemberRef::User(id) => id.as_uuid(),
-                    MemberRef::Group(id) => id.as_uuid(),
-                };
-                member_location.get(&member).cloned().flatten()
-            })
-            .collect();
-        entries.push(DesiredEntry {
-            kind: Kind::Group,
-            id,
-            location: group_location(&layout, group.data.display_name()),
-            attributes: Attributes::from([
-                (
-                    "cn".to_owned(),
-                    Values::from([group.data.display_name().to_owned()]),
-                ),
-                (marker_attribute.clone(), Values::from([marker(id)])),
-            ]),
-            members,
-            active: true,
-        });
-    }
-    Desired { entries }
-}
-
 /// Whether groups are `posixGroup`s.
 pub fn is_posix(settings: &LdapSettings) -> bool {
     settings
@@ -261,7 +164,7 @@ pub fn is_posix(settings: &LdapSettings) -> bool {
         .eq_ignore_ascii_case("posixGroup")
 }
 
-fn group_location(layout: &Layout, display_name: &str) -> String {
+pub(super) fn group_location(layout: &Layout, display_name: &str) -> String {
     format!("cn={},{}", escape_rdn_value(display_name), layout.groups)
 }
 
@@ -269,6 +172,7 @@ fn group_location(layout: &Layout, display_name: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use uuid::Uuid;
 
     fn document(value: Value) -> Document {
         match value {

@@ -9,6 +9,7 @@
 //! `groupOfNames` cannot be empty, so an empty group holds the placeholder DN: it is written
 //! before the last member goes and removed after the first one arrives, and reads leave it out.
 
+pub mod desired;
 pub mod mapping;
 
 use std::collections::{BTreeSet, HashSet};
@@ -21,7 +22,7 @@ use tokio::sync::Mutex;
 
 use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, user_attributes};
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
-use super::target::{Target, TargetError, keeps};
+use super::target::{Mapper, Target, TargetError, keeps};
 use crate::configuration::LdapSettings;
 use crate::domain::{Group, Tenant, User};
 
@@ -498,7 +499,11 @@ impl Target for LdapTarget {
     }
 
     fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
-        mapping::desired(&self.settings, tenant, users, groups)
+        desired::desired(&self.settings, tenant, users, groups)
+    }
+
+    fn mapper<'a>(&'a self, tenant: &'a Tenant) -> Box<dyn Mapper + 'a> {
+        Box::new(desired::LdapMapper::new(&self.settings, tenant))
     }
 
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError> {

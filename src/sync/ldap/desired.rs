@@ -1,0 +1,277 @@
+//! What the directory should hold for a tenant, built a page of users at a time: each user maps
+//! on its own, and only what a group needs of it (its member value) is kept. Groups are kept
+//! until the end: a group's members may be groups of a later page, so every group's location
+//! must be known before any member is resolved.
+
+use std::collections::{BTreeSet, HashMap};
+
+use uuid::Uuid;
+
+use super::mapping::{Layout, escape_rdn_value, group_location, is_posix, value_at};
+use crate::configuration::{Deactivation, LdapSettings};
+use crate::domain::{Group, MemberRef, Tenant, User};
+use crate::sync::model::{Attributes, Desired, DesiredEntry, Kind, Values, marker};
+use crate::sync::target::Mapper;
+
+/// What the directory should hold for a tenant, from all of its users and groups at once.
+pub fn desired(
+    settings: &LdapSettings,
+    tenant: &Tenant,
+    users: &[User],
+    groups: &[Group],
+) -> Desired {
+    let mut mapper = LdapMapper::new(settings, tenant);
+    users.iter().for_each(|user| mapper.user(user));
+    mapper.groups.extend_from_slice(groups);
+    Box::new(mapper).finish()
+}
+
+/// Maps users as they come and groups at the end.
+pub struct LdapMapper<'a> {
+    settings: &'a LdapSettings,
+    layout: Layout,
+    marker_attribute: String,
+    rdn: String,
+    posix: bool,
+    entries: Vec<DesiredEntry>,
+    /// Each resource's member value; `None` for a deactivated user, who leaves its groups.
+    member_value: HashMap<Uuid, Option<String>>,
+    groups: Vec<Group>,
+}
+
+impl<'a> LdapMapper<'a> {
+    /// A mapper for the tenant's entries.
+    pub fn new(settings: &'a LdapSettings, tenant: &Tenant) -> Self {
+        Self {
+            settings,
+            layout: Layout::of(settings, tenant),
+            marker_attribute: settings.marker_attribute.to_lowercase(),
+            rdn: settings.user_rdn.to_lowercase(),
+            posix: is_posix(settings),
+            entries: Vec::new(),
+            member_value: HashMap::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn user(&mut self, user: &User) {
+        let settings = self.settings;
+        let id = user.id.as_uuid();
+        let mut attributes: Attributes = settings
+            .attributes
+            .iter()
+            .map(|(name, paths)| {
+                let value = paths.iter().find_map(|p| value_at(user.data.document(), p));
+                (name.to_lowercase(), Values::from(value))
+            })
+            .collect();
+        attributes.insert(self.marker_attribute.clone(), Values::from([marker(id)]));
+        let active = user.data.active();
+        if let Deactivation::LockAttribute(name, value) = &settings.deactivation {
+            let lock = match active {
+                true => Values::new(),
+                false => Values::from([value.clone()]),
+            };
+            attributes.insert(name.to_lowercase(), lock);
+        }
+        let rdn_value = attributes
+            .get(&self.rdn)
+            .and_then(|v| v.first().cloned())
+            .unwrap_or_else(|| id.to_string());
+        let container = match (&self.layout.disabled, active) {
+            (Some(disabled), false) => disabled,
+            _ => &self.layout.users,
+        };
+        let location = format!("{}={},{container}", self.rdn, escape_rdn_value(&rdn_value));
+        // posixGroup members are bare uids (RFC 2307 memberUid), other classes' are DNs.
+        let member = match self.posix {
+            true => rdn_value,
+            false => location.clone(),
+        };
+        self.member_value.insert(id, active.then_some(member));
+        self.entries.push(DesiredEntry {
+            kind: Kind::User,
+            id,
+            location,
+            attributes,
+            members: BTreeSet::new(),
+            active,
+        });
+    }
+}
+
+impl Mapper for LdapMapper<'_> {
+    fn users(&mut self, page: Vec<User>) {
+        page.iter().for_each(|user| self.user(user));
+    }
+
+    fn groups(&mut self, page: Vec<Group>) {
+        self.groups.extend(page);
+    }
+
+    fn finish(self: Box<Self>) -> Desired {
+        let mut mapper = *self;
+        // A posixGroup cannot hold groups; other classes nest by DN.
+        if !mapper.posix {
+            for group in &mapper.groups {
+                let location = group_location(&mapper.layout, group.data.display_name());
+                mapper
+                    .member_value
+                    .insert(group.id.as_uuid(), Some(location));
+            }
+        }
+        for group in &mapper.groups {
+            let id = group.id.as_uuid();
+            let members = group
+                .members
+                .iter()
+                .flatten()
+                .filter_map(|m| {
+                    let member = match m.member {
+                        MemberRef::User(id) => id.as_uuid(),
+                        MemberRef::Group(id) => id.as_uuid(),
+                    };
+                    mapper.member_value.get(&member).cloned().flatten()
+                })
+                .collect();
+            mapper.entries.push(DesiredEntry {
+                kind: Kind::Group,
+                id,
+                location: group_location(&mapper.layout, group.data.display_name()),
+                attributes: Attributes::from([
+                    (
+                        "cn".to_owned(),
+                        Values::from([group.data.display_name().to_owned()]),
+                    ),
+                    (mapper.marker_attribute.clone(), Values::from([marker(id)])),
+                ]),
+                members,
+                active: true,
+            });
+        }
+        mapper.entries.shrink_to_fit();
+        Desired {
+            entries: mapper.entries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{
+        Document, GroupData, GroupId, IdpKind, Member, ResourceMeta, TenantId, TenantName,
+        TenantSettings, UserData, UserId,
+    };
+
+    fn settings() -> LdapSettings {
+        let env: HashMap<String, String> = [
+            ("DIRSYNC__LDAP__URL", "ldap://127.0.0.1:1"),
+            ("DIRSYNC__LDAP__BASE_DN", "dc=example,dc=com"),
+            ("DIRSYNC__LDAP__BIND_DN", "cn=admin,dc=example,dc=com"),
+            ("DIRSYNC__LDAP__BIND_PASSWORD", "secret"),
+            ("DIRSYNC__ADMIN__TOKEN", "0123456789abcdef0123456789abcdef"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        match crate::configuration::load(None, Some(env)).map(|s| s.ldap) {
+            Ok(Some(ldap)) => ldap,
+            other => panic!("test LDAP settings: {other:?}"),
+        }
+    }
+
+    fn tenant() -> Tenant {
+        Tenant {
+            id: TenantId::new(),
+            name: TenantName::parse("acme").unwrap_or_else(|_| unreachable!()),
+            idp_kind: IdpKind::Generic,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            settings: TenantSettings::default(),
+        }
+    }
+
+    fn meta() -> ResourceMeta {
+        ResourceMeta {
+            created: chrono::DateTime::UNIX_EPOCH,
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    fn document(value: serde_json::Value) -> Document {
+        Document::new(value.as_object().cloned().unwrap_or_default())
+    }
+
+    fn user(n: u128, active: bool) -> User {
+        let doc =
+            json!({"userName": format!("user{n}"), "active": active, "name": {"familyName": "F"}});
+        User {
+            id: UserId::from_uuid(Uuid::from_u128(n)),
+            tenant_id: TenantId::new(),
+            meta: meta(),
+            data: UserData::from_document(document(doc)).unwrap_or_else(|e| panic!("{e}")),
+            groups: Vec::new(),
+        }
+    }
+
+    fn group(n: u128, members: Vec<MemberRef>) -> Group {
+        Group {
+            id: GroupId::from_uuid(Uuid::from_u128(n)),
+            tenant_id: TenantId::new(),
+            meta: meta(),
+            data: GroupData::from_document(document(json!({"displayName": format!("group{n}")})))
+                .unwrap_or_else(|e| panic!("{e}")),
+            members: Some(
+                members
+                    .into_iter()
+                    .map(|member| Member {
+                        member,
+                        display: None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn pages_of_any_size_map_to_what_the_whole_tenant_maps_to() {
+        let settings = settings();
+        let tenant = tenant();
+        let users: Vec<User> = (1..=7).map(|n| user(n, n != 3)).collect();
+        let user_ref = |n: u128| MemberRef::User(UserId::from_uuid(Uuid::from_u128(n)));
+        // The first group holds the last one, which a page-by-page read sees only later.
+        let groups = vec![
+            group(
+                101,
+                vec![
+                    user_ref(1),
+                    MemberRef::Group(GroupId::from_uuid(Uuid::from_u128(103))),
+                ],
+            ),
+            group(102, vec![user_ref(2), user_ref(3)]),
+            group(103, vec![user_ref(7)]),
+        ];
+        let whole = desired(&settings, &tenant, &users, &groups);
+        assert_eq!(whole.entries.len(), 10);
+        let first = whole.entries.iter().find(|e| e.id == Uuid::from_u128(101));
+        let first = first.map(|e| e.members.len());
+        assert_eq!(first, Some(2), "the nested group is a member");
+        let second = whole.entries.iter().find(|e| e.id == Uuid::from_u128(102));
+        assert_eq!(
+            second.map(|e| e.members.len()),
+            Some(1),
+            "deactivated users leave"
+        );
+        for page in [1, 2, 3, 10] {
+            let mut mapper: Box<dyn Mapper> = Box::new(LdapMapper::new(&settings, &tenant));
+            users.chunks(page).for_each(|p| mapper.users(p.to_vec()));
+            groups.chunks(page).for_each(|p| mapper.groups(p.to_vec()));
+            assert_eq!(mapper.finish(), whole, "pages of {page}");
+        }
+    }
+}
