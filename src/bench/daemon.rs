@@ -86,7 +86,15 @@ impl Daemon {
     }
 
     fn spawn(&mut self, settings: &[(String, String)]) -> Result<(), String> {
-        let mut child = Command::new(&self.exe)
+        let mut child = Command::new("heaptrack")
+            .arg("-o")
+            .arg(format!(
+                "/tmp/ht/serve-{}",
+                std::process::id() as u64 * 1000
+                    + self.data_dir.to_string_lossy().len() as u64
+                    + rand_suffix()
+            ))
+            .arg(&self.exe)
             .arg("serve")
             // Nothing of the operator's configuration: bench users must never reach a real
             // LDAP directory or Qualytics through a DIRSYNC_CONFIG or DIRSYNC__ variable.
@@ -170,11 +178,27 @@ impl Daemon {
 
     /// The daemon's resident set size in MiB, from /proc.
     pub fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    /// The most the daemon's resident set has been since the last `reset_peak_rss` (or its
+    /// start), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Starts measuring the peak afresh (proc(5), `clear_refs`: 5 resets the peak RSS).
+    pub fn reset_peak_rss(&self) {
+        let pid = self.child.as_ref().map_or(0, Child::id);
+        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let pid = self.child.as_ref().map_or(0, Child::id);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .map_or(0.0, |kib| kib / 1024.0)
     }
@@ -221,4 +245,9 @@ fn drain(
         }
     });
     receiver
+}
+
+fn rand_suffix() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }

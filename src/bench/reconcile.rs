@@ -56,11 +56,12 @@ pub async fn into_slapd(
     let mut out = format!(
         "Reconciliation into slapd: {users} users and {groups} groups of {GROUP_SIZE} members \
          loaded over SCIM in {:.1} s; daemon RSS {rss_loaded:.1} MiB\n\n\
-         | run | duration s | LDAP writes | read store ms | read LDAP ms | plan ms | apply ms | errors | RSS after MiB |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | run | duration s | LDAP writes | read store ms | read LDAP ms | plan ms | apply ms | errors | peak RSS MiB | RSS after MiB |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         loaded.as_secs_f64()
     );
     for label in ["first full apply", "no-change run"] {
+        daemon.reset_peak_rss();
         out.push_str(&run_row(
             label,
             &reconcile(client, &daemon, &tenant).await?,
@@ -77,6 +78,7 @@ pub async fn into_slapd(
     if figures.errors > 0 {
         return Err(format!("{} of {changed} PATCHes failed", figures.errors));
     }
+    daemon.reset_peak_rss();
     out.push_str(&run_row(
         &format!("after {changed} users changed (1%)"),
         &reconcile(client, &daemon, &tenant).await?,
@@ -190,13 +192,14 @@ fn run_row(label: &str, report: &Value, daemon: &Daemon) -> String {
         .as_object()
         .map_or(0, |a| a.values().filter_map(Value::as_u64).sum());
     format!(
-        "| {label} | {:.2} | {writes} | {} | {} | {} | {} | {} | {:.1} |\n",
+        "| {label} | {:.2} | {writes} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
         report["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0,
         phase("read_store"),
         phase("read_target"),
         phase("plan"),
         phase("apply"),
         report["failures"].as_array().map_or(0, Vec::len),
+        daemon.peak_rss_mib(),
         daemon.rss_mib()
     )
 }
@@ -265,12 +268,13 @@ async fn lag(
     Ok(format!(
         "\nChange-to-LDAP lag under {LAG_WRITES_PER_SECOND} SCIM PATCHes/s for {} s \
          (follower delay {CHANGE_DELAY}): p50 {:.0} ms, p99 {:.0} ms over {} writes \
-         ({errors} failed), {change_runs} change-driven runs; daemon RSS {:.1} MiB\n",
+         ({errors} failed), {change_runs} change-driven runs; daemon RSS {:.1} MiB (peak {:.1})\n",
         writing.as_secs(),
         ms(pick(0.5)),
         ms(pick(0.99)),
         acknowledged.len(),
-        daemon.rss_mib()
+        daemon.rss_mib(),
+        daemon.peak_rss_mib()
     ))
 }
 

@@ -105,7 +105,11 @@ impl Attributes {
     pub fn insert(&mut self, name: String, values: Values) {
         match self.position(&name) {
             Ok(i) => self.0[i].1 = values,
-            Err(i) => self.0.insert(i, (name, values)),
+            Err(i) => {
+                // One more, not double: a run keeps millions of these vectors.
+                self.0.reserve_exact(1);
+                self.0.insert(i, (name, values));
+            }
         }
     }
 
@@ -137,12 +141,19 @@ impl Attributes {
 
 impl FromIterator<(String, Values)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (String, Values)>>(attributes: I) -> Self {
-        let mut collected = Attributes::new();
-        for (name, values) in attributes {
-            collected.insert(name, values);
+        let mut items: Vec<(String, Values)> = attributes.into_iter().collect();
+        // Stable, so of two equal names the later stays later, and wins as a second insert
+        // would.
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut collected: Vec<(String, Values)> = Vec::with_capacity(items.len());
+        for item in items {
+            match collected.last_mut() {
+                Some(last) if last.0 == item.0 => *last = item,
+                _ => collected.push(item),
+            }
         }
-        collected.0.shrink_to_fit();
-        collected
+        collected.shrink_to_fit();
+        Self(collected)
     }
 }
 
@@ -183,6 +194,12 @@ mod tests {
         ]);
         attributes.insert("sn".to_owned(), values(&["Roe"]));
         attributes.insert("mail".to_owned(), Values::new());
+        let repeated = Attributes::from([
+            ("cn".to_owned(), values(&["first"])),
+            ("cn".to_owned(), values(&["second"])),
+        ]);
+        assert_eq!(repeated.get("cn"), Some(&values(&["second"])));
+        assert_eq!(repeated.len(), 1);
         let names: Vec<&str> = attributes.names().map(String::as_str).collect();
         assert_eq!(names, ["cn", "mail", "sn"]);
         assert_eq!(attributes.get("sn"), Some(&values(&["Roe"])));
