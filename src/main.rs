@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // See Cargo.toml for why the daemon does not use the system allocator.
-#[cfg(any())]
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -86,15 +86,7 @@ impl Daemon {
     }
 
     fn spawn(&mut self, settings: &[(String, String)]) -> Result<(), String> {
-        let mut child = Command::new("heaptrack")
-            .arg("-o")
-            .arg(format!(
-                "/tmp/ht/serve-{}",
-                std::process::id() as u64 * 1000
-                    + self.data_dir.to_string_lossy().len() as u64
-                    + rand_suffix()
-            ))
-            .arg(&self.exe)
+        let mut child = Command::new(&self.exe)
             .arg("serve")
             // Nothing of the operator's configuration: bench users must never reach a real
             // LDAP directory or Qualytics through a DIRSYNC_CONFIG or DIRSYNC__ variable.
@@ -245,9 +237,4 @@ fn drain(
         }
     });
     receiver
-}
-
-fn rand_suffix() -> u64 {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
 }
