@@ -25,6 +25,9 @@ pub struct Daemon {
     pub admin_token: String,
 }
 
+/// jemalloc's settings in systemd/dirsync.service.
+const MALLOC_CONF: &str = "dirty_decay_ms:1000,muzzy_decay_ms:1000";
+
 impl Daemon {
     /// Starts the daemon on SQLite in a fresh directory, or on this PostgreSQL database.
     pub fn start(
@@ -100,10 +103,11 @@ impl Daemon {
             .env("DIRSYNC__SCIM__BURST", "1000000")
             .env("DIRSYNC__SYNC__SCHEDULE", "")
             .env("DIRSYNC__LOG__FORMAT", "json")
-            // As systemd/dirsync.service runs it (see there why).
+            // As systemd/dirsync.service runs it (see there why), unless the bench was given
+            // allocator settings to try.
             .env(
                 "_RJEM_MALLOC_CONF",
-                "dirty_decay_ms:1000,muzzy_decay_ms:1000",
+                std::env::var("_RJEM_MALLOC_CONF").unwrap_or_else(|_| MALLOC_CONF.to_owned()),
             )
             .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())

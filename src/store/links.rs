@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::entity::target_links;
@@ -21,9 +21,45 @@ impl Store {
         tenant_id: TenantId,
         target: &str,
     ) -> Result<Vec<TargetLink>, DomainError> {
-        Ok(target_links::Entity::find()
+        let mut links = Vec::new();
+        loop {
+            let page = self.links_after(tenant_id, target, links.last()).await?;
+            let more = page.len() == LINK_BATCH;
+            links.extend(page);
+            if !more {
+                return Ok(links);
+            }
+        }
+    }
+
+    /// Up to [`LINK_BATCH`] links after `after`, in primary-key order. Read whole in one
+    /// query, 100,000 links were 80 MB of SQLite row copies before the first was converted.
+    async fn links_after(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        after: Option<&TargetLink>,
+    ) -> Result<Vec<TargetLink>, DomainError> {
+        let mut query = target_links::Entity::find()
             .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(target_links::Column::Target.eq(target))
+            .filter(target_links::Column::Target.eq(target));
+        if let Some(after) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(target_links::Column::ResourceType.gt(after.resource_type.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(
+                                target_links::Column::ResourceType.eq(after.resource_type.as_str()),
+                            )
+                            .add(target_links::Column::ResourceId.gt(after.resource_id)),
+                    ),
+            );
+        }
+        Ok(query
+            .order_by_asc(target_links::Column::ResourceType)
+            .order_by_asc(target_links::Column::ResourceId)
+            .limit(LINK_BATCH as u64)
             .all(self.reader())
             .await
             .map_err(error::classify)?
@@ -53,15 +89,24 @@ impl Store {
             wanted.entry(link.resource_id).or_insert(link);
         }
         let mut stale: HashMap<String, Vec<Uuid>> = HashMap::new();
-        for held in self.links(tenant_id, target).await? {
-            match wanted.get(&held.resource_id) {
-                Some(link) if **link == held => {
-                    wanted.remove(&held.resource_id);
+        let mut after: Option<TargetLink> = None;
+        loop {
+            let page = self.links_after(tenant_id, target, after.as_ref()).await?;
+            let more = page.len() == LINK_BATCH;
+            for held in &page {
+                match wanted.get(&held.resource_id) {
+                    Some(link) if *link == held => {
+                        wanted.remove(&held.resource_id);
+                    }
+                    _ => stale
+                        .entry(held.resource_type.clone())
+                        .or_default()
+                        .push(held.resource_id),
                 }
-                _ => stale
-                    .entry(held.resource_type)
-                    .or_default()
-                    .push(held.resource_id),
+            }
+            after = page.into_iter().last();
+            if !more {
+                break;
             }
         }
         if stale.is_empty() && wanted.is_empty() {

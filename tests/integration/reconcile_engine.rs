@@ -273,6 +273,33 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
     let after = updated_at().await;
     assert_eq!(after[0], before[0], "an unchanged link was rewritten");
     assert!(after[1] > before[1], "a changed link was not rewritten");
+    // More links than one page of the store's reads: every page is compared and returned.
+    let many: Vec<TargetLink> = (1..=1201)
+        .map(|n| {
+            link(
+                n,
+                if n % 2 == 0 { "group" } else { "user" },
+                &format!("a{n}"),
+                "x",
+            )
+        })
+        .collect();
+    app.store
+        .replace_links(app.tenant.id, "ldap", &many)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
+        many
+    );
+    app.store
+        .replace_links(app.tenant.id, "ldap", &many[1..])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
+        many[1..].to_vec()
+    );
     // Another target's links are its own.
     assert!(
         app.store
