@@ -12,7 +12,11 @@ pub const MAX_INDEXED_BYTES: usize = 1024;
 
 /// Checks an indexed attribute's value against [`MAX_INDEXED_BYTES`].
 pub fn indexed<'a>(attribute: &str, value: &'a str) -> Result<&'a str, super::DomainError> {
-    let bytes = value.len().max(value.to_lowercase().len());
+    // Lower-casing can lengthen non-ASCII text (the key the index holds); ASCII stays as long.
+    let bytes = match value.is_ascii() {
+        true => value.len(),
+        false => value.len().max(value.to_lowercase().len()),
+    };
     if bytes > MAX_INDEXED_BYTES {
         return Err(super::DomainError::Invalid(format!(
             "{attribute} is {bytes} bytes long; it is indexed, and may have at most \

@@ -7,6 +7,8 @@ pub mod change;
 pub mod document;
 pub mod error;
 pub mod filter;
+#[cfg(test)]
+pub mod fixtures;
 pub mod group;
 pub mod ids;
 pub mod normalisation;

@@ -21,15 +21,12 @@ impl Store {
         tenant_id: TenantId,
         target: &str,
     ) -> Result<Vec<TargetLink>, DomainError> {
+        let mut pages = LinkPages::new(self, tenant_id, target);
         let mut links = Vec::new();
-        loop {
-            let page = self.links_after(tenant_id, target, links.last()).await?;
-            let more = page.len() == LINK_BATCH;
+        while let Some(page) = pages.next().await? {
             links.extend(page);
-            if !more {
-                return Ok(links);
-            }
         }
+        Ok(links)
     }
 
     /// Up to [`LINK_BATCH`] links after `after`, in primary-key order. Read whole in one
@@ -89,24 +86,18 @@ impl Store {
             wanted.entry(link.resource_id).or_insert(link);
         }
         let mut stale: HashMap<String, Vec<Uuid>> = HashMap::new();
-        let mut after: Option<TargetLink> = None;
-        loop {
-            let page = self.links_after(tenant_id, target, after.as_ref()).await?;
-            let more = page.len() == LINK_BATCH;
-            for held in &page {
+        let mut pages = LinkPages::new(self, tenant_id, target);
+        while let Some(page) = pages.next().await? {
+            for held in page {
                 match wanted.get(&held.resource_id) {
-                    Some(link) if *link == held => {
+                    Some(link) if **link == held => {
                         wanted.remove(&held.resource_id);
                     }
                     _ => stale
-                        .entry(held.resource_type.clone())
+                        .entry(held.resource_type)
                         .or_default()
                         .push(held.resource_id),
                 }
-            }
-            after = page.into_iter().last();
-            if !more {
-                break;
             }
         }
         if stale.is_empty() && wanted.is_empty() {
@@ -143,5 +134,39 @@ impl Store {
                 .map_err(error::classify)?;
         }
         transaction.commit().await.map_err(error::classify)
+    }
+}
+
+/// The links of a tenant in a target, [`LINK_BATCH`] at a time in primary-key order.
+struct LinkPages<'a> {
+    store: &'a Store,
+    tenant_id: TenantId,
+    target: &'a str,
+    after: Option<TargetLink>,
+    done: bool,
+}
+
+impl<'a> LinkPages<'a> {
+    fn new(store: &'a Store, tenant_id: TenantId, target: &'a str) -> Self {
+        Self {
+            store,
+            tenant_id,
+            target,
+            after: None,
+            done: false,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<TargetLink>>, DomainError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .links_after(self.tenant_id, self.target, self.after.as_ref())
+            .await?;
+        self.done = page.len() < LINK_BATCH;
+        self.after = page.last().cloned();
+        Ok(Some(page))
     }
 }

@@ -32,7 +32,7 @@ use crate::domain::DomainError;
 pub use connect::{Backend, ConnectError};
 pub use members::MemberResolution;
 pub use run_lock::RunLock;
-pub use sync_state::SNAPSHOT_PAGE;
+pub use sync_state::{Paged, Pages};
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 
 /// Handle to the database; cheap to clone.

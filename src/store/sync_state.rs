@@ -14,7 +14,7 @@ use crate::domain::sync::SyncRun;
 use crate::domain::{DomainError, Group, GroupId, TenantId, User, UserId};
 
 /// Rows per page when a tenant's whole state is read.
-pub const SNAPSHOT_PAGE: usize = 1000;
+const SNAPSHOT_PAGE: u64 = 1000;
 
 impl Store {
     /// Records the start of a run. The caller holds the (tenant, target) run lock, so a run of
@@ -164,54 +164,99 @@ impl Store {
 
     /// Every user of the tenant, read a keyset page at a time.
     pub async fn all_users(&self, tenant_id: TenantId) -> Result<Vec<User>, DomainError> {
-        let mut users: Vec<User> = Vec::new();
-        loop {
-            let page = self
-                .users_page(tenant_id, users.last().map(|u| u.id))
-                .await?;
-            let more = page.len() == SNAPSHOT_PAGE;
-            users.extend(page);
-            if !more {
-                return Ok(users);
-            }
-        }
+        self.pages(tenant_id).collect().await
     }
 
     /// Every group of the tenant with its members, read a keyset page at a time.
     pub async fn all_groups(&self, tenant_id: TenantId) -> Result<Vec<Group>, DomainError> {
-        let mut groups: Vec<Group> = Vec::new();
-        loop {
-            let page = self
-                .groups_page(tenant_id, groups.last().map(|g| g.id))
-                .await?;
-            let more = page.len() == SNAPSHOT_PAGE;
-            groups.extend(page);
-            if !more {
-                return Ok(groups);
-            }
+        self.pages(tenant_id).collect().await
+    }
+
+    /// The tenant's users or groups, a page of [`SNAPSHOT_PAGE`] at a time in id order: a run
+    /// reads the whole tenant this way without holding it.
+    pub fn pages<T: Paged>(&self, tenant_id: TenantId) -> Pages<'_, T> {
+        Pages {
+            store: self,
+            tenant_id,
+            after: None,
+            done: false,
         }
     }
+}
 
-    /// Up to [`SNAPSHOT_PAGE`] of the tenant's users after `after`, in id order, with their
-    /// groups: a run reads the whole tenant this way.
-    pub async fn users_page(
-        &self,
+/// A resource a tenant is read in pages of: users (with their groups) or groups (with their
+/// members).
+pub trait Paged: Sized + Send {
+    /// What pages are keyed by.
+    type Id: Copy + Send + Sync;
+    /// Its id.
+    fn id(&self) -> Self::Id;
+    /// Up to `count` of the tenant's after `after`.
+    fn page(
+        store: &Store,
+        tenant_id: TenantId,
+        after: Option<Self::Id>,
+        count: u64,
+    ) -> impl std::future::Future<Output = Result<Vec<Self>, DomainError>> + Send;
+}
+
+impl Paged for User {
+    type Id = UserId;
+    fn id(&self) -> UserId {
+        self.id
+    }
+    async fn page(
+        store: &Store,
         tenant_id: TenantId,
         after: Option<UserId>,
+        count: u64,
     ) -> Result<Vec<User>, DomainError> {
-        self.users_after(tenant_id, after, SNAPSHOT_PAGE as u64)
-            .await
+        store.users_after(tenant_id, after, count).await
     }
+}
 
-    /// Up to [`SNAPSHOT_PAGE`] of the tenant's groups after `after`, in id order, with their
-    /// members.
-    pub async fn groups_page(
-        &self,
+impl Paged for Group {
+    type Id = GroupId;
+    fn id(&self) -> GroupId {
+        self.id
+    }
+    async fn page(
+        store: &Store,
         tenant_id: TenantId,
         after: Option<GroupId>,
+        count: u64,
     ) -> Result<Vec<Group>, DomainError> {
-        self.groups_after(tenant_id, after, SNAPSHOT_PAGE as u64)
-            .await
+        store.groups_after(tenant_id, after, count).await
+    }
+}
+
+/// A keyset cursor over a tenant's users or groups ([`Store::pages`]).
+pub struct Pages<'a, T: Paged> {
+    store: &'a Store,
+    tenant_id: TenantId,
+    after: Option<T::Id>,
+    done: bool,
+}
+
+impl<T: Paged> Pages<'_, T> {
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<T>>, DomainError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = T::page(self.store, self.tenant_id, self.after, SNAPSHOT_PAGE).await?;
+        self.done = page.len() < SNAPSHOT_PAGE as usize;
+        self.after = page.last().map(T::id);
+        Ok(Some(page))
+    }
+
+    /// Every remaining page, in one vector.
+    pub async fn collect(mut self) -> Result<Vec<T>, DomainError> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next().await? {
+            all.extend(page);
+        }
+        Ok(all)
     }
 }
 

@@ -33,7 +33,7 @@ use super::model::{Desired, Kind, Link, Observed, Operation, Plan};
 use super::plan::plan;
 use super::target::{Target, TargetError};
 use crate::domain::sync::TargetLink;
-use crate::domain::{DomainError, Tenant};
+use crate::domain::{DomainError, Group, Tenant, User};
 use crate::store::Store;
 
 /// Plan only, or apply.
@@ -353,6 +353,20 @@ impl Reconciler {
         Ok(report)
     }
 
+    /// The tenant's desired state in `target`, read from the store a page at a time.
+    async fn desired(&self, tenant: &Tenant, target: &dyn Target) -> Result<Desired, DomainError> {
+        let mut mapper = target.mapper(tenant);
+        let mut users = self.store.pages::<User>(tenant.id);
+        while let Some(page) = users.next().await? {
+            mapper.users(page);
+        }
+        let mut groups = self.store.pages::<Group>(tenant.id);
+        while let Some(page) = groups.next().await? {
+            mapper.groups(page);
+        }
+        Ok(mapper.finish())
+    }
+
     async fn run(
         &self,
         tenant: &Tenant,
@@ -457,34 +471,6 @@ impl Reconciler {
             Outcome::Partial
         };
         Ok(())
-    }
-}
-
-impl Reconciler {
-    /// The tenant's desired state in `target`, read from the store a page at a time.
-    async fn desired(&self, tenant: &Tenant, target: &dyn Target) -> Result<Desired, DomainError> {
-        let mut mapper = target.mapper(tenant);
-        let mut after = None;
-        loop {
-            let page = self.store.users_page(tenant.id, after).await?;
-            after = page.last().map(|u| u.id);
-            let more = page.len() == crate::store::SNAPSHOT_PAGE;
-            mapper.users(page);
-            if !more {
-                break;
-            }
-        }
-        let mut after = None;
-        loop {
-            let page = self.store.groups_page(tenant.id, after).await?;
-            after = page.last().map(|g| g.id);
-            let more = page.len() == crate::store::SNAPSHOT_PAGE;
-            mapper.groups(page);
-            if !more {
-                break;
-            }
-        }
-        Ok(mapper.finish())
     }
 }
 

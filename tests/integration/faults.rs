@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
+use crate::support::postgres::alter_database_and_end_sessions;
 use crate::support::tmpfs::{Unmount, mount_tmpfs, remount};
 use crate::support::{Backend, TestApp, assert_scim_error, user_body};
 
@@ -109,14 +110,7 @@ async fn postgres_dropping_every_connection_mid_burst_gives_503s_and_the_pool_re
     let outage = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
         // A restart, as the daemon sees it: no new connections, and every open one cut.
-        admin
-            .execute_unprepared(&format!(
-                "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false; \
-                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-            ))
-            .await
-            .unwrap();
+        alter_database_and_end_sessions(&admin, database, "ALLOW_CONNECTIONS false").await;
         tokio::time::sleep(Duration::from_millis(2500)).await;
         admin
             .execute_unprepared(&format!(

@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
 
 use crate::faults::assert_all_readable;
-use crate::support::postgres::PrivateCluster;
+use crate::support::postgres::{PrivateCluster, alter_database_and_end_sessions};
 use crate::support::tmpfs::{Unmount, mount_tmpfs, remount};
 use crate::support::{Backend, TestApp, assert_scim_error, id_of, user_body};
 
@@ -106,14 +106,7 @@ async fn set_read_only(admin: &DatabaseConnection, database: &str, read_only: bo
         true => "SET default_transaction_read_only = on",
         false => "RESET default_transaction_read_only",
     };
-    admin
-        .execute_unprepared(&format!(
-            "ALTER DATABASE \"{database}\" {setting}; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
-        ))
-        .await
-        .unwrap();
+    alter_database_and_end_sessions(admin, database, setting).await;
 }
 
 #[tokio::test]

@@ -214,23 +214,23 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
         anchor: anchor.to_owned(),
         location: location.to_owned(),
     };
-    let sorted = |mut links: Vec<TargetLink>| {
-        links.sort_by_key(|l| l.resource_id);
-        links
+    // Replaces the links and reads them back in id order.
+    let app = &app;
+    let replace = |links: Vec<TargetLink>| async move {
+        app.store
+            .replace_links(app.tenant.id, "ldap", &links)
+            .await
+            .unwrap();
+        let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();
+        held.sort_by_key(|l| l.resource_id);
+        held
     };
     let first = vec![
         link(1, "user", "a1", "uid=alice"),
         link(2, "user", "a2", "uid=bob"),
         link(3, "group", "a3", "cn=staff"),
     ];
-    app.store
-        .replace_links(app.tenant.id, "ldap", &first)
-        .await
-        .unwrap();
-    assert_eq!(
-        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
-        first
-    );
+    assert_eq!(replace(first.clone()).await, first);
     let updated_at = || async {
         let db = sea_orm::Database::connect(app.database_url.as_str())
             .await
@@ -262,14 +262,7 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
         link(4, "user", "a4", "uid=carol"),
         link(4, "user", "a5", "uid=carol2"),
     ];
-    app.store
-        .replace_links(app.tenant.id, "ldap", &second)
-        .await
-        .unwrap();
-    assert_eq!(
-        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
-        second[..3].to_vec()
-    );
+    assert_eq!(replace(second.clone()).await, second[..3].to_vec());
     let after = updated_at().await;
     assert_eq!(after[0], before[0], "an unchanged link was rewritten");
     assert!(after[1] > before[1], "a changed link was not rewritten");
@@ -284,22 +277,8 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
             )
         })
         .collect();
-    app.store
-        .replace_links(app.tenant.id, "ldap", &many)
-        .await
-        .unwrap();
-    assert_eq!(
-        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
-        many
-    );
-    app.store
-        .replace_links(app.tenant.id, "ldap", &many[1..])
-        .await
-        .unwrap();
-    assert_eq!(
-        sorted(app.store.links(app.tenant.id, "ldap").await.unwrap()),
-        many[1..].to_vec()
-    );
+    assert_eq!(replace(many.clone()).await, many);
+    assert_eq!(replace(many[1..].to_vec()).await, many[1..].to_vec());
     // Another target's links are its own.
     assert!(
         app.store

@@ -163,10 +163,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::{
-        Document, GroupData, GroupId, IdpKind, Member, ResourceMeta, TenantId, TenantName,
-        TenantSettings, UserData, UserId,
-    };
+    use crate::domain::fixtures::{self, tenant};
+    use crate::domain::{GroupId, UserId};
 
     fn settings() -> LdapSettings {
         let env: HashMap<String, String> = [
@@ -185,57 +183,15 @@ mod tests {
         }
     }
 
-    fn tenant() -> Tenant {
-        Tenant {
-            id: TenantId::new(),
-            name: TenantName::parse("acme").unwrap_or_else(|_| unreachable!()),
-            idp_kind: IdpKind::Generic,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-            settings: TenantSettings::default(),
-        }
-    }
-
-    fn meta() -> ResourceMeta {
-        ResourceMeta {
-            created: chrono::DateTime::UNIX_EPOCH,
-            last_modified: chrono::DateTime::UNIX_EPOCH,
-            version: 1,
-        }
-    }
-
-    fn document(value: serde_json::Value) -> Document {
-        Document::new(value.as_object().cloned().unwrap_or_default())
-    }
-
     fn user(n: u128, active: bool) -> User {
         let doc =
             json!({"userName": format!("user{n}"), "active": active, "name": {"familyName": "F"}});
-        User {
-            id: UserId::from_uuid(Uuid::from_u128(n)),
-            tenant_id: TenantId::new(),
-            meta: meta(),
-            data: UserData::from_document(document(doc)).unwrap_or_else(|e| panic!("{e}")),
-            groups: Vec::new(),
-        }
+        fixtures::user(UserId::from_uuid(Uuid::from_u128(n)), doc)
     }
 
     fn group(n: u128, members: Vec<MemberRef>) -> Group {
-        Group {
-            id: GroupId::from_uuid(Uuid::from_u128(n)),
-            tenant_id: TenantId::new(),
-            meta: meta(),
-            data: GroupData::from_document(document(json!({"displayName": format!("group{n}")})))
-                .unwrap_or_else(|e| panic!("{e}")),
-            members: Some(
-                members
-                    .into_iter()
-                    .map(|member| Member {
-                        member,
-                        display: None,
-                    })
-                    .collect(),
-            ),
-        }
+        let id = GroupId::from_uuid(Uuid::from_u128(n));
+        fixtures::group(id, &format!("group{n}"), members)
     }
 
     #[test]

@@ -161,6 +161,24 @@ fn start() -> Result<Cluster, String> {
     Ok(Cluster { port })
 }
 
+/// Runs `ALTER DATABASE <database> <clause>` through `admin` (a connection to another database
+/// of the cluster) and ends every session of `database`, so a pool reconnects into the change.
+pub async fn alter_database_and_end_sessions(
+    admin: &sea_orm::DatabaseConnection,
+    database: &str,
+    clause: &str,
+) {
+    use sea_orm::ConnectionTrait;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{database}\" {clause}; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+}
+
 /// A cluster of one test's own, which it may stop and start again (a PostgreSQL restart under
 /// the daemon). Stopped and removed when dropped.
 pub struct PrivateCluster {

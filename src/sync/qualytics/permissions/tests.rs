@@ -2,61 +2,19 @@ use serde_json::json;
 
 use super::*;
 use crate::configuration::{RoleRule, TeamRule};
-use crate::domain::{
-    Document, GroupData, GroupId, IdpKind, Member, ResourceMeta, TenantId, TenantName,
-    TenantSettings, UserData, UserId,
-};
+use crate::domain::fixtures::{self, tenant};
+use crate::domain::{GroupId, UserId};
 use crate::secret::SecretString;
-
-fn tenant() -> Tenant {
-    Tenant {
-        id: TenantId::new(),
-        name: TenantName::parse("acme").unwrap_or_else(|_| unreachable!()),
-        idp_kind: IdpKind::Generic,
-        created_at: chrono::DateTime::UNIX_EPOCH,
-        settings: TenantSettings::default(),
-    }
-}
-
-fn meta() -> ResourceMeta {
-    ResourceMeta {
-        created: chrono::DateTime::UNIX_EPOCH,
-        last_modified: chrono::DateTime::UNIX_EPOCH,
-        version: 1,
-    }
-}
 
 fn user(name: &str, active: bool) -> User {
     let doc =
         json!({"userName": name, "active": active, "emails": [{"value": name, "primary": true}]});
-    User {
-        id: UserId::new(),
-        tenant_id: TenantId::new(),
-        meta: meta(),
-        data: UserData::from_document(Document::new(doc.as_object().cloned().unwrap_or_default()))
-            .unwrap_or_else(|_| unreachable!()),
-        groups: Vec::new(),
-    }
+    fixtures::user(UserId::new(), doc)
 }
 
 fn group(name: &str, members: &[&User]) -> Group {
-    let doc = json!({"displayName": name});
-    Group {
-        id: GroupId::new(),
-        tenant_id: TenantId::new(),
-        meta: meta(),
-        data: GroupData::from_document(Document::new(doc.as_object().cloned().unwrap_or_default()))
-            .unwrap_or_else(|_| unreachable!()),
-        members: Some(
-            members
-                .iter()
-                .map(|u| Member {
-                    member: MemberRef::User(u.id),
-                    display: None,
-                })
-                .collect(),
-        ),
-    }
+    let members = members.iter().map(|u| MemberRef::User(u.id)).collect();
+    fixtures::group(GroupId::new(), name, members)
 }
 
 fn settings(teams: Vec<TeamRule>, roles: Vec<RoleRule>) -> QualyticsSettings {
