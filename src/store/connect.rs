@@ -54,6 +54,12 @@ const MIGRATION_LOCK_KEY: i64 = 0x6469_7273_796e_6301;
 const READER_CACHE_KIB: u32 = 512;
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
+/// The pool pings a connection that comes back (sqlx does, always) and, by default, again on
+/// every checkout: one more round trip per query. A connection in use within the
+/// last seconds is alive or will fail its query and be dropped when it comes back; only one idle
+/// longer, which a restart, a proxy or a firewall may have cut meanwhile, is pinged first.
+const POSTGRES_PING_WHEN_IDLE: Duration = Duration::from_secs(5);
+
 /// How long SQLite waits for another process's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -99,6 +105,9 @@ impl Store {
                     options
                         .max_connections(max_connections)
                         .acquire_timeout(settings.connect_timeout)
+                        // A file has no server or network to drop the connection, so the
+                        // pool's ping on every checkout is a wasted round trip.
+                        .test_before_acquire(false)
                         .sqlx_logging(false)
                         .map_sqlx_sqlite_opts(move |o| {
                             o.filename(path.clone())
@@ -135,6 +144,7 @@ impl Store {
                     .max_connections(settings.max_connections)
                     .connect_timeout(settings.connect_timeout)
                     .acquire_timeout(settings.connect_timeout)
+                    .test_before_acquire_if_idle_for(POSTGRES_PING_WHEN_IDLE)
                     .sqlx_logging(false);
                 let pool = Database::connect(options)
                     .await
