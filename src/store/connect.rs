@@ -54,10 +54,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6469_7273_796e_6301;
 const READER_CACHE_KIB: u32 = 512;
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
-/// The pool pings a connection that comes back (sqlx does, always) and, by default, again on
-/// every checkout: one more round trip per query. A connection in use within the
-/// last seconds is alive or will fail its query and be dropped when it comes back; only one idle
-/// longer, which a restart, a proxy or a firewall may have cut meanwhile, is pinged first.
+/// sqlx pings every connection that comes back to the pool, and by default again on checkout:
+/// a second round trip per query. A PostgreSQL connection is pinged on checkout only after this
+/// long idle, when a restart, a proxy or a firewall may have cut it; a recently used one that
+/// turns out dead fails its query (503) and is dropped.
 const POSTGRES_PING_WHEN_IDLE: Duration = Duration::from_secs(5);
 
 /// How long SQLite waits for another process's write lock before giving up.
@@ -91,6 +91,18 @@ async fn sqlite_keeps_plans(connection: &DatabaseConnection) -> Result<bool, sea
         ))
         .await?;
     Ok(found.is_some())
+}
+
+/// Only a warning: the daemon is correct without it, a third slower at reads. A failing query
+/// here says nothing about the option, and the migration that follows reports the database.
+async fn warn_unless_sqlite_keeps_plans(connection: &DatabaseConnection) {
+    if let Ok(false) = sqlite_keeps_plans(connection).await {
+        tracing::warn!(
+            "this build's SQLite lacks SQLITE_ENABLE_QPSG (set in .cargo/config.toml): every \
+             query with a LIMIT is compiled again on each use, which costs a third of read \
+             throughput; build dirsync from its repository directory"
+        );
+    }
 }
 
 impl Store {
@@ -143,13 +155,7 @@ impl Store {
                 let reader = open(settings.max_connections, READER_CACHE_KIB)
                     .await
                     .map_err(|e| open_error(e.to_string()))?;
-                if !sqlite_keeps_plans(&reader).await.unwrap_or(true) {
-                    tracing::warn!(
-                        "this build's SQLite lacks SQLITE_ENABLE_QPSG (set in .cargo/config.toml): \
-                         every query with a LIMIT is compiled again on each use, which costs a \
-                         third of read throughput; build dirsync from its repository directory"
-                    );
-                }
+                warn_unless_sqlite_keeps_plans(&reader).await;
                 Ok(Store {
                     reader,
                     writer,
