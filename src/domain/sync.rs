@@ -45,3 +45,29 @@ pub struct TargetLink {
     /// Where the entry was (DN).
     pub location: String,
 }
+
+/// A [`TargetLink`] borrowed from what a run read, so recording the links of a whole
+/// directory copies none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRef<'a> {
+    /// "user" or "group".
+    pub resource_type: &'a str,
+    /// The SCIM id.
+    pub resource_id: Uuid,
+    /// The target's stable id (entryUUID).
+    pub anchor: &'a str,
+    /// Where the entry was (DN).
+    pub location: &'a str,
+}
+
+impl TargetLink {
+    /// The link, borrowed.
+    pub fn borrowed(&self) -> LinkRef<'_> {
+        LinkRef {
+            resource_type: &self.resource_type,
+            resource_id: self.resource_id,
+            anchor: &self.anchor,
+            location: &self.location,
+        }
+    }
+}

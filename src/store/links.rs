@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::entity::target_links;
 use super::{Store, error};
-use crate::domain::sync::TargetLink;
+use crate::domain::sync::{LinkRef, TargetLink};
 use crate::domain::{DomainError, TenantId};
 
 /// Links are written and deleted in batches of this many rows.
@@ -74,14 +74,14 @@ impl Store {
     /// resource wins), in one transaction. Only rows that differ are written: every run calls
     /// this with every managed entry it read, and rewriting 100,000 unchanged rows made a
     /// no-change run a large write.
-    pub async fn replace_links(
+    pub async fn replace_links<'a>(
         &self,
         tenant_id: TenantId,
         target: &str,
-        links: &[TargetLink],
+        links: impl IntoIterator<Item = LinkRef<'a>>,
     ) -> Result<(), DomainError> {
         // SCIM ids are UUIDs, unique across users and groups.
-        let mut wanted: HashMap<Uuid, &TargetLink> = HashMap::with_capacity(links.len());
+        let mut wanted: HashMap<Uuid, LinkRef<'a>> = HashMap::new();
         for link in links {
             wanted.entry(link.resource_id).or_insert(link);
         }
@@ -90,7 +90,7 @@ impl Store {
         while let Some(page) = pages.next().await? {
             for held in page {
                 match wanted.get(&held.resource_id) {
-                    Some(link) if **link == held => {
+                    Some(link) if *link == held.borrowed() => {
                         wanted.remove(&held.resource_id);
                     }
                     _ => stale
@@ -117,15 +117,15 @@ impl Store {
                     .map_err(error::classify)?;
             }
         }
-        let inserts: Vec<&TargetLink> = wanted.into_values().collect();
+        let inserts: Vec<LinkRef<'a>> = wanted.into_values().collect();
         for chunk in inserts.chunks(LINK_BATCH) {
             let rows = chunk.iter().map(|link| target_links::ActiveModel {
                 tenant_id: Set(tenant_id.as_uuid()),
                 target: Set(target.to_owned()),
-                resource_type: Set(link.resource_type.clone()),
+                resource_type: Set(link.resource_type.to_owned()),
                 resource_id: Set(link.resource_id),
-                anchor: Set(link.anchor.clone()),
-                location: Set(link.location.clone()),
+                anchor: Set(link.anchor.to_owned()),
+                location: Set(link.location.to_owned()),
                 updated_at: Set(now),
             });
             target_links::Entity::insert_many(rows)

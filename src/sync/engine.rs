@@ -11,7 +11,9 @@
 //!    fall between two runs unseen.
 //! 3. Read the desired state (the store) and the observed state (the target). Either read
 //!    failing fails the run before anything is planned: a failed or partial read must never
-//!    look like "nothing there", which would plan the deletion of everything.
+//!    look like "nothing there", which would plan the deletion of everything. A target that
+//!    allows it is read narrowed (`sync::narrow`): summarised as it streams, then compared
+//!    with the store page by page, so the run holds only what differs, and reads that again.
 //! 4. Record the anchors of the managed entries just observed, then `plan`.
 //! 5. In plan mode stop there. In apply mode the guard refuses a plan that deletes or
 //!    deactivates more than the configured share unless forced (a misconfigured IdP scope or a
@@ -29,10 +31,11 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::model::{Desired, Kind, Link, Observed, Operation, Plan};
-use super::plan::plan;
+use super::model::{Desired, DesiredEntry, Link, Observed, Operation, Plan};
+use super::narrow::ObservedIndex;
+use super::plan::{plan, plan_within};
 use super::target::{Target, TargetError};
-use crate::domain::sync::TargetLink;
+use crate::domain::sync::LinkRef;
 use crate::domain::{DomainError, Group, Tenant, User};
 use crate::store::Store;
 
@@ -353,18 +356,27 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// The tenant's desired state in `target`, read from the store a page at a time.
-    async fn desired(&self, tenant: &Tenant, target: &dyn Target) -> Result<Desired, DomainError> {
+    /// Maps the store's resources to `target`'s desired entries a page at a time, handing
+    /// each entry to `each` as soon as the mapper lets it go.
+    async fn map_store(
+        &self,
+        tenant: &Tenant,
+        target: &dyn Target,
+        each: &mut (dyn FnMut(DesiredEntry) + Send),
+    ) -> Result<(), DomainError> {
         let mut mapper = target.mapper(tenant);
         let mut users = self.store.pages::<User>(tenant.id);
         while let Some(page) = users.next().await? {
             mapper.users(page);
+            mapper.drain().into_iter().for_each(&mut *each);
         }
         let mut groups = self.store.pages::<Group>(tenant.id);
         while let Some(page) = groups.next().await? {
             mapper.groups(page);
+            mapper.drain().into_iter().for_each(&mut *each);
         }
-        Ok(mapper.finish())
+        mapper.finish().entries.into_iter().for_each(each);
+        Ok(())
     }
 
     async fn run(
@@ -388,50 +400,145 @@ impl Reconciler {
         report.run_id = Some(run_id);
         report.outcome = Outcome::Failed;
         let mut phase = Phases::start();
-        // The store is read a page at a time into the target's mapper, which keeps only what
-        // the entries need: the resources themselves, most of a large tenant's memory, never
-        // are all held at once.
-        let desired = match self.desired(tenant, target).await {
-            Ok(desired) => desired,
-            Err(e) => {
-                report.error = Some(format!("cannot read the store: {e}"));
-                return Ok(());
+        let planned = match target.narrows() {
+            true => {
+                self.plan_narrowed(tenant, target, report, &mut phase)
+                    .await?
             }
+            false => self.plan_whole(tenant, target, report, &mut phase).await?,
         };
+        match planned {
+            Ok(plan) => {
+                report.plan = plan;
+                phase.end("plan", report);
+                self.carry_out(tenant, target, report, force, phase).await
+            }
+            Err(why) => {
+                report.error = Some(why);
+                Ok(())
+            }
+        }
+    }
+
+    /// Plans from both sides read whole: the store a page at a time into the target's mapper
+    /// (the resources themselves, most of a large tenant's memory, are never all held at
+    /// once), then everything the target holds. `Err` is why the run could not plan.
+    async fn plan_whole(
+        &self,
+        tenant: &Tenant,
+        target: &dyn Target,
+        report: &mut Report,
+        phase: &mut Phases,
+    ) -> Result<Planned, SyncError> {
+        let name = target.name();
+        let mut entries = Vec::new();
+        if let Err(e) = self
+            .map_store(tenant, target, &mut |entry| entries.push(entry))
+            .await
+        {
+            return Ok(Err(format!("cannot read the store: {e}")));
+        }
+        entries.shrink_to_fit();
+        let desired = Desired { entries };
         phase.end("read_store", report);
         let observed = match target.observe(tenant).await {
             Ok(observed) => observed,
-            Err(e) => {
-                report.error = Some(format!("cannot read {name}: {e}; nothing was changed"));
-                return Ok(());
-            }
+            Err(e) => return Ok(Err(format!("cannot read {name}: {e}; nothing was changed"))),
         };
         // The links recorded are the ones just observed, so the plan matches by them as read
         // rather than reading them back.
-        let observed_links = observed_links(&observed);
         self.store
-            .replace_links(tenant.id, name, &observed_links)
+            .replace_links(tenant.id, name, managed_links(&observed))
             .await?;
-        let links: Vec<Link> = observed_links
-            .into_iter()
-            .filter_map(|l| {
-                let kind = match l.resource_type.as_str() {
-                    "user" => Kind::User,
-                    "group" => Kind::Group,
-                    _ => return None,
-                };
-                Some(Link {
-                    kind,
-                    id: l.resource_id,
-                    anchor: l.anchor,
-                    location: l.location,
+        let links: Vec<Link> = observed
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                entry.managed_id.map(|id| Link {
+                    kind: entry.kind,
+                    id,
+                    anchor: entry.anchor.clone(),
+                    location: entry.location.clone(),
                 })
             })
             .collect();
         phase.end("read_target", report);
-        report.plan = plan(&desired, &observed, &links);
-        target.adjust(tenant, &mut report.plan, &observed);
-        phase.end("plan", report);
+        let mut plan = plan(&desired, &observed, &links);
+        target.adjust(tenant, &mut plan, &observed);
+        Ok(Ok(plan))
+    }
+
+    /// Plans while holding only a summary of each entry (see `sync::narrow`): the target is
+    /// read first and summarised as it streams, then each desired entry is compared with its
+    /// summary as the store's pages are mapped, and only what differs is kept and read again
+    /// in full. A no-change run of 100,000 users then holds summaries, not entries. `Err` is
+    /// why the run could not plan.
+    async fn plan_narrowed(
+        &self,
+        tenant: &Tenant,
+        target: &dyn Target,
+        report: &mut Report,
+        phase: &mut Phases,
+    ) -> Result<Planned, SyncError> {
+        let name = target.name();
+        let cannot_read = |e: TargetError| format!("cannot read {name}: {e}; nothing was changed");
+        let mut index = ObservedIndex::new();
+        if let Err(e) = target
+            .observe_each(tenant, &mut |entry| index.push(entry))
+            .await
+        {
+            return Ok(Err(cannot_read(e)));
+        }
+        index.shrink_to_fit();
+        let links = index.managed().map(|(kind, id, anchor, location)| LinkRef {
+            resource_type: kind.as_str(),
+            resource_id: id,
+            anchor,
+            location,
+        });
+        self.store.replace_links(tenant.id, name, links).await?;
+        phase.end("read_target", report);
+        // The links just recorded are the managed entries just read.
+        let mut narrowing = index.narrow(
+            index
+                .managed()
+                .map(|(kind, id, anchor, _)| (kind, id, anchor)),
+        );
+        if let Err(e) = self
+            .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
+            .await
+        {
+            return Ok(Err(format!("cannot read the store: {e}")));
+        }
+        let mut narrowed = narrowing.finish();
+        phase.end("read_store", report);
+        let fresh = match target
+            .observe_again(tenant, &narrowed.to_read_again())
+            .await
+        {
+            Ok(fresh) => fresh,
+            Err(e) => return Ok(Err(cannot_read(e))),
+        };
+        let observed = narrowed.observed(fresh);
+        phase.end("read_target", report);
+        Ok(Ok(plan_within(
+            &narrowed.desired,
+            &observed,
+            &narrowed.links,
+            &narrowed.context,
+        )))
+    }
+
+    /// The rest of a run once it has a plan: stop in plan mode, ask the guard, apply.
+    async fn carry_out(
+        &self,
+        tenant: &Tenant,
+        target: &dyn Target,
+        report: &mut Report,
+        force: bool,
+        mut phase: Phases,
+    ) -> Result<(), SyncError> {
+        let name = target.name();
         if report.mode == Mode::Plan {
             report.outcome = Outcome::Planned;
             return Ok(());
@@ -474,6 +581,10 @@ impl Reconciler {
     }
 }
 
+/// A plan, or why the run could not make one (a failed read: the run's outcome, not an
+/// error of the step).
+type Planned = Result<Plan, String>;
+
 /// Times the steps of a run into `Report::phases_ms`.
 struct Phases(Instant);
 
@@ -482,28 +593,23 @@ impl Phases {
         Self(Instant::now())
     }
 
-    /// Records the time since the previous step ended as `name`'s.
+    /// Adds the time since the previous step ended to `name`'s (a narrowed run reads the
+    /// target twice).
     fn end(&mut self, name: &'static str, report: &mut Report) {
         let now = Instant::now();
-        report
-            .phases_ms
-            .insert(name, (now - self.0).as_millis() as u64);
+        *report.phases_ms.entry(name).or_insert(0) += (now - self.0).as_millis() as u64;
         self.0 = now;
     }
 }
 
 /// The links a read shows: every managed entry's anchor and location.
-fn observed_links(observed: &Observed) -> Vec<TargetLink> {
-    observed
-        .entries
-        .iter()
-        .filter_map(|entry| {
-            entry.managed_id.map(|id| TargetLink {
-                resource_type: entry.kind.as_str().to_owned(),
-                resource_id: id,
-                anchor: entry.anchor.clone(),
-                location: entry.location.clone(),
-            })
+fn managed_links(observed: &Observed) -> impl Iterator<Item = LinkRef<'_>> {
+    observed.entries.iter().filter_map(|entry| {
+        entry.managed_id.map(|id| LinkRef {
+            resource_type: entry.kind.as_str(),
+            resource_id: id,
+            anchor: &entry.anchor,
+            location: &entry.location,
         })
-        .collect()
+    })
 }

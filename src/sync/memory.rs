@@ -118,6 +118,12 @@ impl Target for MemoryTarget {
         Desired { entries }
     }
 
+    // The engine's tests then run the narrowed path on the default streaming reads; the
+    // Qualytics target keeps the whole path.
+    fn narrows(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, _tenant: &Tenant) -> Result<Observed, TargetError> {
         if self.fail_reads.load(Ordering::SeqCst) {
             return Err(TargetError::Unavailable(

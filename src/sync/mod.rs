@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod memory;
 pub mod model;
+pub mod narrow;
 pub mod plan;
 pub mod target;
 pub mod values;

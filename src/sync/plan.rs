@@ -35,12 +35,54 @@ use super::model::{
 };
 
 /// Locations compare without regard to case (DNs are case-insensitive in the common schema).
-fn key(location: &str) -> String {
+pub(crate) fn key(location: &str) -> String {
     location.to_lowercase()
+}
+
+/// What a plan needs to know about the whole of both sides, beyond the entries it compares.
+/// `plan` works it out from them; a narrowed run (`sync::narrow`) compares only the entries
+/// that differ and brings it from the whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// How many entries dirsync manages in the target (the guard's percentage).
+    pub managed: usize,
+    /// The locations (lower-cased) of the users the IdP deactivated: removing one from a group
+    /// is a deactivation the guard counts.
+    pub inactive: HashSet<String>,
+}
+
+impl Context {
+    /// The context of complete desired and observed states.
+    pub fn of(desired: &Desired, observed: &Observed) -> Self {
+        Self {
+            managed: observed
+                .entries
+                .iter()
+                .filter(|o| o.managed_id.is_some())
+                .count(),
+            inactive: desired
+                .entries
+                .iter()
+                .filter(|e| e.kind == Kind::User && !e.active)
+                .map(|e| key(&e.location))
+                .collect(),
+        }
+    }
 }
 
 /// Computes what to change in the target.
 pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
+    plan_within(desired, observed, links, &Context::of(desired, observed))
+}
+
+/// Computes what to change in the target for these entries, `context` saying what the whole
+/// holds.
+pub fn plan_within(
+    desired: &Desired,
+    observed: &Observed,
+    links: &[Link],
+    context: &Context,
+) -> Plan {
     let by_anchor: HashMap<&str, &ObservedEntry> = observed
         .entries
         .iter()
@@ -62,11 +104,7 @@ pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
         .collect();
 
     let mut plan = Plan {
-        managed: observed
-            .entries
-            .iter()
-            .filter(|o| o.managed_id.is_some())
-            .count(),
+        managed: context.managed,
         ..Plan::default()
     };
     let mut matched: HashSet<&str> = HashSet::new();
@@ -107,12 +145,7 @@ pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
     let mut adds = Vec::new();
     let mut removes = Vec::new();
     let mut deactivated: BTreeSet<String> = BTreeSet::new();
-    let inactive: HashSet<String> = desired
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::User && !e.active)
-        .map(|e| key(&e.location))
-        .collect();
+    let inactive = &context.inactive;
 
     for (entry, observed) in &pairs {
         if key(&entry.location) != key(&observed.location) {

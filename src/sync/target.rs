@@ -5,7 +5,9 @@
 
 use crate::domain::{Group, Tenant, User};
 
-use super::model::{Desired, Observed, Operation, Plan};
+use std::collections::HashSet;
+
+use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan};
 
 /// Why a target could not read or write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +49,45 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// never a smaller state.
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError>;
 
+    /// Whether a run may narrow (`sync::narrow`): keep a summary of each entry it observes
+    /// and read again in full only those that differ from what the store wants. A target
+    /// whose `adjust` looks at everything observed must say no (the default).
+    fn narrows(&self) -> bool {
+        false
+    }
+
+    /// Everything `observe` reads, handed to `each` as it is read, so a run need not hold it
+    /// all; any failure is an error, even after some entries were handed over. The default
+    /// reads everything first.
+    async fn observe_each(
+        &self,
+        tenant: &Tenant,
+        each: &mut (dyn FnMut(ObservedEntry) + Send),
+    ) -> Result<(), TargetError> {
+        self.observe(tenant)
+            .await?
+            .entries
+            .into_iter()
+            .for_each(each);
+        Ok(())
+    }
+
+    /// The entries of these kinds at these locations, read again in full; a location that
+    /// holds nothing now is left out. The default reads everything and picks them.
+    async fn observe_again(
+        &self,
+        tenant: &Tenant,
+        wanted: &[(Kind, String)],
+    ) -> Result<Vec<ObservedEntry>, TargetError> {
+        let wanted: HashSet<(Kind, String)> = wanted
+            .iter()
+            .map(|(kind, location)| (*kind, location.to_lowercase()))
+            .collect();
+        let mut entries = self.observe(tenant).await?.entries;
+        entries.retain(|e| wanted.contains(&(e.kind, e.location.to_lowercase())));
+        Ok(entries)
+    }
+
     /// Drops from a plan what this target cannot or must not do (the default: nothing), with
     /// what was observed at hand: a target whose users appear on their own cannot create them,
     /// and one whose roles may only be raised never lowers them.
@@ -64,6 +105,11 @@ pub trait Mapper: Send {
     fn users(&mut self, page: Vec<User>);
     /// A page of groups (after every user).
     fn groups(&mut self, page: Vec<Group>);
+    /// The entries mapped so far, taken out, so a run can compare them as they come; what
+    /// remains comes with `finish`. The default keeps everything for `finish`.
+    fn drain(&mut self) -> Vec<DesiredEntry> {
+        Vec::new()
+    }
     /// The desired state of everything fed in.
     fn finish(self: Box<Self>) -> Desired;
 }

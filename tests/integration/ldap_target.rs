@@ -98,6 +98,7 @@ ldap_tests!(
     the_cron_schedule_runs_a_full_drift_check
         with [("DIRSYNC__SYNC__SCHEDULE", "* * * * * *")],
     the_admin_api_plans_and_applies_and_lists_runs,
+    entries_read_again_by_dn_are_what_the_whole_read_saw_and_gone_ones_are_left_out,
 );
 
 async fn search(slapd: &Slapd, base: &str, filter: &str, attrs: &[&str]) -> Vec<SearchEntry> {
@@ -792,4 +793,52 @@ async fn posix_groups_hold_member_uids_and_get_allocated_gid_numbers(app: TestAp
     let dev = &search(&slapd, GROUPS, "(cn=Dev)", &["memberUid"]).await[0];
     assert_eq!(values(dev, "memberUid"), set(&["alice2", "bob"]));
     assert_eq!(reconcile(&app, Mode::Apply, false).await.writes(), 0);
+}
+
+async fn entries_read_again_by_dn_are_what_the_whole_read_saw_and_gone_ones_are_left_out(
+    app: TestApp,
+    slapd: Slapd,
+) {
+    use dirsync::sync::Target;
+    use dirsync::sync::ldap::LdapTarget;
+    use dirsync::sync::model::Kind;
+
+    let alice = app.create_user("alice").await;
+    app.create_user("bob").await;
+    let group = app.create_group("staff", &[alice.as_str()]).await;
+    assert!(!group.is_empty());
+    reconcile(&app, Mode::Apply, false).await;
+    let settings = app.settings.ldap.clone().unwrap();
+    let target = LdapTarget::new(settings);
+    let whole = target.observe(&app.tenant).await.unwrap().entries;
+    assert_eq!(whole.len(), 3);
+    let staff_dn = format!("cn=staff,{GROUPS}");
+    // DNs in another case name the same entries; a DN with nothing there, or an entry of the
+    // other kind, is left out.
+    let wanted = vec![
+        (Kind::User, dn_of("alice").to_uppercase()),
+        (Kind::Group, staff_dn.to_uppercase()),
+        (Kind::User, dn_of("nobody")),
+        (Kind::User, staff_dn.clone()),
+    ];
+    let again = target.observe_again(&app.tenant, &wanted).await.unwrap();
+    let expected: Vec<_> = whole
+        .iter()
+        .filter(|e| e.location != dn_of("bob"))
+        .cloned()
+        .collect();
+    assert_eq!(again, expected, "alice, then the group with its member");
+    // What changed since is read as it is now.
+    modify(
+        &slapd,
+        &dn_of("alice"),
+        vec![Mod::Add("title", ["Boss"].into())],
+    )
+    .await;
+    let again = target
+        .observe_again(&app.tenant, &[(Kind::User, dn_of("alice"))])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attributes.get("title").map(|v| v.len()), Some(1));
 }

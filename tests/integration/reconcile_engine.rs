@@ -218,7 +218,11 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
     let app = &app;
     let replace = |links: Vec<TargetLink>| async move {
         app.store
-            .replace_links(app.tenant.id, "ldap", &links)
+            .replace_links(
+                app.tenant.id,
+                "ldap",
+                links.iter().map(TargetLink::borrowed),
+            )
             .await
             .unwrap();
         let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();

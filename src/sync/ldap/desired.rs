@@ -109,6 +109,10 @@ impl Mapper for LdapMapper<'_> {
         self.groups.extend(page);
     }
 
+    fn drain(&mut self) -> Vec<DesiredEntry> {
+        std::mem::take(&mut self.entries)
+    }
+
     fn finish(self: Box<Self>) -> Desired {
         let mut mapper = *self;
         // A posixGroup cannot hold groups; other classes nest by DN.
@@ -228,6 +232,22 @@ mod tests {
             users.chunks(page).for_each(|p| mapper.users(p.to_vec()));
             groups.chunks(page).for_each(|p| mapper.groups(p.to_vec()));
             assert_eq!(mapper.finish(), whole, "pages of {page}");
+            // Taken out page by page, then the rest: the same entries in the same order.
+            let mut mapper: Box<dyn Mapper> = Box::new(LdapMapper::new(&settings, &tenant));
+            let mut entries = Vec::new();
+            for chunk in users.chunks(page) {
+                mapper.users(chunk.to_vec());
+                let drained = mapper.drain();
+                assert_eq!(
+                    drained.len(),
+                    chunk.len(),
+                    "each user as its page is mapped"
+                );
+                entries.extend(drained);
+            }
+            groups.chunks(page).for_each(|p| mapper.groups(p.to_vec()));
+            entries.extend(mapper.finish().entries);
+            assert_eq!(Desired { entries }, whole, "drained in pages of {page}");
         }
     }
 }

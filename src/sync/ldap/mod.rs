@@ -21,6 +21,8 @@ use ldap3::{
 use tokio::sync::Mutex;
 
 use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, user_attributes};
+use futures_util::{StreamExt, TryStreamExt};
+
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
 use super::target::{Mapper, Target, TargetError, keeps};
 use crate::configuration::LdapSettings;
@@ -34,6 +36,10 @@ const BUSY: u32 = 51;
 const UNAVAILABLE: u32 = 52;
 const UNWILLING_TO_PERFORM: u32 = 53;
 const ENTRY_ALREADY_EXISTS: u32 = 68;
+
+/// Entries a narrowed run reads again at once, and how many searches it prepares at a time.
+const READ_AGAIN_IN_FLIGHT: usize = 16;
+const READ_AGAIN_BATCH: usize = 512;
 
 /// The LDAP target.
 #[derive(Debug)]
@@ -133,20 +139,19 @@ impl LdapTarget {
         }
     }
 
-    /// Every entry of `object_class` directly under `base`, read page by page into `entries`
-    /// as `kind` (each converted as it arrives: a raw search entry is a hash map of vectors,
-    /// several times the size of what a run keeps). A missing container holds nothing; any
-    /// other failure is an error.
+    /// Every entry of `kind` directly under `base`, read page by page and handed to `each`
+    /// as it arrives (converted at once: a raw search entry is a hash map of vectors, several
+    /// times the size of what a run keeps). A missing container holds nothing; any other
+    /// failure is an error.
     async fn read(
         &self,
         kind: Kind,
         base: &str,
-        object_class: &str,
-        attributes: &[String],
-        entries: &mut Vec<ObservedEntry>,
+        each: &mut (dyn FnMut(ObservedEntry) + Send),
     ) -> Result<(), TargetError> {
+        let (object_class, attributes) = self.reading(kind);
         let mut ldap = self.ldap().await?;
-        let mut wanted: Vec<String> = attributes.to_vec();
+        let mut wanted: Vec<String> = attributes.clone();
         wanted.push("entryUUID".into());
         let filter = format!("(objectClass={object_class})");
         let started = ldap
@@ -167,11 +172,12 @@ impl LdapTarget {
                 return Err(unavailable(&self.directory(), e));
             }
         };
-        let read_before = entries.len();
+        let mut handed = 0usize;
         loop {
             match stream.next().await {
                 Ok(Some(entry)) => {
-                    entries.push(self.observed(kind, SearchEntry::construct(entry), attributes))
+                    handed += 1;
+                    each(self.observed(kind, SearchEntry::construct(entry), &attributes))
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -183,10 +189,12 @@ impl LdapTarget {
         let done = stream.finish().await;
         match done.rc {
             0 => Ok(()),
-            NO_SUCH_OBJECT => {
-                entries.truncate(read_before);
-                Ok(())
-            }
+            NO_SUCH_OBJECT if handed == 0 => Ok(()),
+            // Entries were handed over from a container that then vanished: what was read
+            // is not the whole, and must not be planned from.
+            NO_SUCH_OBJECT => Err(TargetError::Unavailable(format!(
+                "{base} was removed while it was being read"
+            ))),
             rc => {
                 self.reset().await;
                 Err(TargetError::Unavailable(format!(
@@ -194,6 +202,56 @@ impl LdapTarget {
                     done.text
                 )))
             }
+        }
+    }
+
+    /// The object class an entry of `kind` is read by, and the attributes read from it.
+    fn reading(&self, kind: Kind) -> (String, Vec<String>) {
+        match kind {
+            Kind::User => (
+                self.settings
+                    .user_object_classes
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "inetOrgPerson".into()),
+                user_attributes(&self.settings),
+            ),
+            Kind::Group => {
+                let mut attributes = group_attributes(&self.settings);
+                attributes.push(self.settings.member_attribute.clone());
+                (self.settings.group_object_class.clone(), attributes)
+            }
+        }
+    }
+
+    /// The entry of `kind` at `dn`, if there is one.
+    async fn read_one(&self, kind: Kind, dn: &str) -> Result<Option<ObservedEntry>, TargetError> {
+        let (object_class, attributes) = self.reading(kind);
+        let mut wanted: Vec<String> = attributes.clone();
+        wanted.push("entryUUID".into());
+        let filter = format!("(objectClass={object_class})");
+        let mut ldap = self.ldap().await?;
+        let found = ldap
+            .with_timeout(self.settings.timeout)
+            .search(dn, Scope::Base, &filter, wanted)
+            .await;
+        let (entries, result) = match found {
+            Ok(found) => (found.0, found.1),
+            Err(e) => {
+                self.reset().await;
+                return Err(unavailable(&self.directory(), e));
+            }
+        };
+        match result.rc {
+            0 => Ok(entries
+                .into_iter()
+                .next()
+                .map(|entry| self.observed(kind, SearchEntry::construct(entry), &attributes))),
+            NO_SUCH_OBJECT => Ok(None),
+            rc => Err(TargetError::Unavailable(format!(
+                "reading {dn} failed (rc {rc}: {})",
+                result.text
+            ))),
         }
     }
 
@@ -507,40 +565,54 @@ impl Target for LdapTarget {
     }
 
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError> {
-        let layout = Layout::of(&self.settings, tenant);
-        let user_attributes = user_attributes(&self.settings);
-        let group_attributes = group_attributes(&self.settings);
-        let user_class = self
-            .settings
-            .user_object_classes
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "inetOrgPerson".into());
         let mut entries = Vec::new();
+        self.observe_each(tenant, &mut |entry| entries.push(entry))
+            .await?;
+        entries.shrink_to_fit();
+        Ok(Observed { entries })
+    }
+
+    fn narrows(&self) -> bool {
+        true
+    }
+
+    async fn observe_each(
+        &self,
+        tenant: &Tenant,
+        each: &mut (dyn FnMut(ObservedEntry) + Send),
+    ) -> Result<(), TargetError> {
+        let layout = Layout::of(&self.settings, tenant);
         let mut user_bases = vec![layout.users.clone()];
         user_bases.extend(layout.disabled.clone());
         for base in user_bases {
-            self.read(
-                Kind::User,
-                &base,
-                &user_class,
-                &user_attributes,
-                &mut entries,
-            )
-            .await?;
+            self.read(Kind::User, &base, each).await?;
         }
-        let mut read_group_attributes = group_attributes;
-        read_group_attributes.push(self.settings.member_attribute.clone());
-        self.read(
-            Kind::Group,
-            &layout.groups,
-            &self.settings.group_object_class,
-            &read_group_attributes,
-            &mut entries,
-        )
-        .await?;
-        entries.shrink_to_fit();
-        Ok(Observed { entries })
+        self.read(Kind::Group, &layout.groups, each).await
+    }
+
+    async fn observe_again(
+        &self,
+        _tenant: &Tenant,
+        wanted: &[(Kind, String)],
+    ) -> Result<Vec<ObservedEntry>, TargetError> {
+        // One base search per entry, several in flight on the one connection (ldap3
+        // multiplexes them): a run reads again only what differs, a few entries in a quiet
+        // run, the whole directory only when everything changed. The searches are made a
+        // batch at a time, collected first: a lazily mapped iterator's borrow is too general
+        // for the trait's Send future.
+        let mut found = Vec::new();
+        for batch in wanted.chunks(READ_AGAIN_BATCH) {
+            let reads: Vec<_> = batch
+                .iter()
+                .map(|(kind, dn)| self.read_one(*kind, dn))
+                .collect();
+            let read: Vec<Option<ObservedEntry>> = futures_util::stream::iter(reads)
+                .buffered(READ_AGAIN_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            found.extend(read.into_iter().flatten());
+        }
+        Ok(found)
     }
 
     async fn apply(&self, tenant: &Tenant, operation: &Operation) -> Result<(), TargetError> {

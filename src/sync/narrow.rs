@@ -1,0 +1,367 @@
+//! Narrowed runs: a run that keeps a fingerprint of each entry instead of the entry, and reads
+//! in full only the entries whose fingerprints differ.
+//!
+//! A run at 100,000 users held both sides whole, about 3 KiB an entry, while a no-change run
+//! plans nothing. Here the target is read first, and each entry is reduced as it streams in to
+//! a [`Summary`]: who it is (kind, anchor, marker, location) and a 128-bit digest of what
+//! `plan` compares (the attributes that have values, the member set compared the way `plan`
+//! compares members). The store is then read a page at a time, and each desired entry is
+//! matched by `plan`'s own rules against the summaries ([`Narrowing::consider`]). A matched
+//! pair whose location and digest agree cannot produce an operation, so both are dropped.
+//! What is kept is exactly what `plan` could act on:
+//! - a desired entry that differs from its match, or matches nothing (a create or a conflict);
+//! - the observed entry it matched (read again in full: the operation needs its values), or
+//!   the entry at its location (a conflict needs only who it is; an entry the target lets a
+//!   resource adopt is read again in full);
+//! - every observed entry nothing matched: a delete or an unmanaged entry, each of which
+//!   needs only who it is and where.
+//!
+//! `plan_within` over these, with the whole's [`Context`], is `plan` over everything: each kept
+//! desired entry finds the same match (the entries it could match are kept, in their order, so
+//! "the last one wins" picks the same one), and an entry left out takes part in no operation.
+//! A property test checks exactly that equality.
+//!
+//! A digest that agreed by accident would hide a change until the entry changed again; the
+//! fingerprints are keyed per run with random keys, so a value cannot be chosen to collide.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use uuid::Uuid;
+
+use super::model::{Desired, DesiredEntry, Kind, Link, Observed, ObservedEntry};
+use super::plan::{Context, key};
+use super::values::Attributes;
+
+/// Keyed 128-bit fingerprints, fresh keys each run.
+#[derive(Debug, Default)]
+struct Fingerprints {
+    high: RandomState,
+    low: RandomState,
+}
+
+impl Fingerprints {
+    fn of<T: Hash + ?Sized>(&self, value: &T) -> u128 {
+        (u128::from(self.high.hash_one(value)) << 64) | u128::from(self.low.hash_one(value))
+    }
+
+    /// What `plan` compares of an entry: its attributes with values, and its members as
+    /// `plan` compares them (lower-cased, as a set).
+    fn content(
+        &self,
+        attributes: &Attributes,
+        members: &std::collections::BTreeSet<String>,
+    ) -> u128 {
+        let mut keys: Vec<String> = members.iter().map(|m| key(m)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let feed = |hasher: &mut dyn Hasher| {
+            for (name, values) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
+                hasher.write(name.as_bytes());
+                hasher.write_u8(0xff);
+                hasher.write_usize(values.len());
+                for value in values {
+                    hasher.write(value.as_bytes());
+                    hasher.write_u8(0xff);
+                }
+            }
+            hasher.write_u8(0xfe);
+            hasher.write_usize(keys.len());
+            for member in &keys {
+                hasher.write(member.as_bytes());
+                hasher.write_u8(0xff);
+            }
+        };
+        let mut high = self.high.build_hasher();
+        feed(&mut high);
+        let mut low = self.low.build_hasher();
+        feed(&mut low);
+        (u128::from(high.finish()) << 64) | u128::from(low.finish())
+    }
+}
+
+/// An observed entry reduced to who it is, where it is, and a digest of the rest.
+#[derive(Debug)]
+struct Summary {
+    kind: Kind,
+    adoptable: bool,
+    managed_id: Option<Uuid>,
+    anchor: String,
+    location: String,
+    anchor_print: u128,
+    location_print: u128,
+    content: u128,
+}
+
+impl Summary {
+    /// The entry as far as the summary knows it: enough for a delete, an unmanaged entry or
+    /// a conflict, which need no values.
+    fn entry(&self) -> ObservedEntry {
+        ObservedEntry {
+            kind: self.kind,
+            anchor: self.anchor.clone(),
+            location: self.location.clone(),
+            managed_id: self.managed_id,
+            attributes: Attributes::new(),
+            members: Default::default(),
+            adoptable: self.adoptable,
+        }
+    }
+}
+
+/// What a target holds, as summaries, indexed the way `plan` looks entries up. Each index
+/// keeps the last entry of a key, as `plan`'s maps do.
+#[derive(Debug, Default)]
+pub struct ObservedIndex {
+    prints: Fingerprints,
+    entries: Vec<Summary>,
+    by_anchor: HashMap<u128, usize>,
+    by_marker: HashMap<(Kind, Uuid), usize>,
+    by_location: HashMap<u128, usize>,
+}
+
+impl ObservedIndex {
+    /// An empty index with fresh fingerprint keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry as it is read, keeping only its summary.
+    pub fn push(&mut self, entry: ObservedEntry) {
+        let index = self.entries.len();
+        let summary = Summary {
+            kind: entry.kind,
+            adoptable: entry.adoptable,
+            managed_id: entry.managed_id,
+            anchor_print: self.prints.of(entry.anchor.as_str()),
+            location_print: self.prints.of(key(&entry.location).as_str()),
+            content: self.prints.content(&entry.attributes, &entry.members),
+            anchor: entry.anchor,
+            location: entry.location,
+        };
+        self.by_anchor.insert(summary.anchor_print, index);
+        if let Some(id) = summary.managed_id {
+            self.by_marker.insert((summary.kind, id), index);
+        }
+        self.by_location.insert(summary.location_print, index);
+        self.entries.push(summary);
+    }
+
+    /// Returns the memory a growing vector kept in reserve, once everything is read.
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
+    /// How many entries were read.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was read.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries dirsync manages, in the order they were read: kind, SCIM id, anchor and
+    /// location.
+    pub fn managed(&self) -> impl Iterator<Item = (Kind, Uuid, &str, &str)> {
+        self.entries.iter().filter_map(|s| {
+            s.managed_id
+                .map(|id| (s.kind, id, s.anchor.as_str(), s.location.as_str()))
+        })
+    }
+
+    /// Starts matching desired entries against the index, with the anchors recorded for
+    /// resources (kind, SCIM id, anchor; the last of one resource wins, as in `plan`).
+    pub fn narrow<'a, 'l>(
+        &'a self,
+        links: impl IntoIterator<Item = (Kind, Uuid, &'l str)>,
+    ) -> Narrowing<'a> {
+        Narrowing {
+            index: self,
+            linked: links
+                .into_iter()
+                .map(|(kind, id, anchor)| ((kind, id), self.prints.of(anchor)))
+                .collect(),
+            matched: HashSet::new(),
+            kept: BTreeMap::new(),
+            desired: Vec::new(),
+            links: Vec::new(),
+            inactive: HashSet::new(),
+        }
+    }
+}
+
+/// How much of an observed entry the plan needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    /// Who and where: a delete, an unmanaged entry, a conflict.
+    Summary,
+    /// Its values too: it is compared with a desired entry.
+    Whole,
+}
+
+/// Desired entries matched one at a time against an [`ObservedIndex`], keeping what differs.
+#[derive(Debug)]
+pub struct Narrowing<'a> {
+    index: &'a ObservedIndex,
+    linked: HashMap<(Kind, Uuid), u128>,
+    /// Anchors of the observed entries some desired entry matched (`plan` keys them so).
+    matched: HashSet<u128>,
+    /// Observed entries the plan needs, by their place in the read.
+    kept: BTreeMap<usize, Need>,
+    desired: Vec<DesiredEntry>,
+    links: Vec<Link>,
+    inactive: HashSet<String>,
+}
+
+impl Narrowing<'_> {
+    /// Matches one desired entry (in the order `plan` would see it) and keeps it if it could
+    /// take part in an operation.
+    pub fn consider(&mut self, entry: DesiredEntry) {
+        let index = self.index;
+        let location = key(&entry.location);
+        let location_print = index.prints.of(location.as_str());
+        if entry.kind == Kind::User && !entry.active {
+            self.inactive.insert(location);
+        }
+        // `plan`'s rules in its order: the recorded anchor, then the marker.
+        let by_link = self
+            .linked
+            .get(&(entry.kind, entry.id))
+            .and_then(|anchor| index.by_anchor.get(anchor))
+            .copied()
+            .filter(|&i| index.entries[i].kind == entry.kind);
+        let found = by_link.or_else(|| index.by_marker.get(&(entry.kind, entry.id)).copied());
+        match found {
+            Some(i) => {
+                let observed = &index.entries[i];
+                self.matched.insert(observed.anchor_print);
+                let same = observed.location_print == location_print
+                    && observed.content == index.prints.content(&entry.attributes, &entry.members);
+                if same {
+                    return;
+                }
+                self.keep(i, Need::Whole);
+                if by_link.is_some() {
+                    self.links.push(Link {
+                        kind: entry.kind,
+                        id: entry.id,
+                        anchor: observed.anchor.clone(),
+                        location: observed.location.clone(),
+                    });
+                }
+            }
+            // Then the location: an entry there is adopted (compared in full) or a conflict.
+            None => {
+                if let Some(&i) = index.by_location.get(&location_print) {
+                    let observed = &index.entries[i];
+                    self.matched.insert(observed.anchor_print);
+                    let need = match observed.adoptable && observed.managed_id.is_none() {
+                        true => Need::Whole,
+                        false => Need::Summary,
+                    };
+                    self.keep(i, need);
+                }
+            }
+        }
+        self.desired.push(entry);
+    }
+
+    fn keep(&mut self, index: usize, need: Need) {
+        let kept = self.kept.entry(index).or_insert(need);
+        *kept = (*kept).max(need);
+    }
+
+    /// Ends the matching: every observed entry nothing matched is kept too (a delete or an
+    /// unmanaged entry).
+    pub fn finish(mut self) -> Narrowed {
+        for (i, summary) in self.index.entries.iter().enumerate() {
+            if !self.matched.contains(&summary.anchor_print) {
+                self.keep(i, Need::Summary);
+            }
+        }
+        let index = self.index;
+        Narrowed {
+            observed: self
+                .kept
+                .into_iter()
+                .map(|(i, need)| {
+                    let summary = &index.entries[i];
+                    match need {
+                        Need::Summary => Kept::Entry(summary.entry()),
+                        Need::Whole => Kept::ReadAgain(summary.kind, summary.location.clone()),
+                    }
+                })
+                .collect(),
+            desired: Desired {
+                entries: self.desired,
+            },
+            links: self.links,
+            context: Context {
+                managed: index
+                    .entries
+                    .iter()
+                    .filter(|s| s.managed_id.is_some())
+                    .count(),
+                inactive: self.inactive,
+            },
+        }
+    }
+}
+
+/// An observed entry a narrowed plan needs.
+#[derive(Debug)]
+enum Kept {
+    /// All the plan needs of it.
+    Entry(ObservedEntry),
+    /// To be read again in full, by kind and location.
+    ReadAgain(Kind, String),
+}
+
+/// What a narrowed run plans over, once the entries it compares are read again.
+#[derive(Debug)]
+pub struct Narrowed {
+    observed: Vec<Kept>,
+    /// The desired entries that may take part in an operation.
+    pub desired: Desired,
+    /// The recorded anchors these desired entries matched by.
+    pub links: Vec<Link>,
+    /// What the whole holds.
+    pub context: Context,
+}
+
+impl Narrowed {
+    /// The entries to read again in full, by kind and location.
+    pub fn to_read_again(&self) -> Vec<(Kind, String)> {
+        self.observed
+            .iter()
+            .filter_map(|kept| match kept {
+                Kept::ReadAgain(kind, location) => Some((*kind, location.clone())),
+                Kept::Entry(_) => None,
+            })
+            .collect()
+    }
+
+    /// The observed entries to plan over, with `fresh` (what reading them again returned) in
+    /// place of those read again. An entry that is gone since the first read is left out:
+    /// the plan then works from what the target holds now, and the next run converges.
+    pub fn observed(&mut self, fresh: Vec<ObservedEntry>) -> Observed {
+        let mut fresh: HashMap<(Kind, String), ObservedEntry> = fresh
+            .into_iter()
+            .map(|entry| ((entry.kind, key(&entry.location)), entry))
+            .collect();
+        let entries = std::mem::take(&mut self.observed)
+            .into_iter()
+            .filter_map(|kept| match kept {
+                Kept::Entry(entry) => Some(entry),
+                Kept::ReadAgain(kind, location) => fresh.remove(&(kind, key(&location))),
+            })
+            .collect();
+        Observed { entries }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+use std::collections::{BTreeSet, HashSet};
+
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::*;
+use crate::sync::model::{Operation, Plan, Values};
+use crate::sync::plan::{plan, plan_within};
+
+/// Plans over `observed` and `desired` the way a narrowed run does: the target is reduced to
+/// summaries, desired entries are considered one by one, and the entries kept are read again
+/// from `observed` (a directory answers a read by location with the entry there).
+fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Plan, usize) {
+    let mut index = ObservedIndex::new();
+    observed.entries.iter().cloned().for_each(|e| index.push(e));
+    let mut narrowing = index.narrow(links.iter().map(|l| (l.kind, l.id, l.anchor.as_str())));
+    desired
+        .entries
+        .iter()
+        .cloned()
+        .for_each(|e| narrowing.consider(e));
+    let mut narrowed = narrowing.finish();
+    let wanted: HashSet<(Kind, String)> = narrowed
+        .to_read_again()
+        .into_iter()
+        .map(|(kind, location)| (kind, key(&location)))
+        .collect();
+    let read_again = wanted.len();
+    let fresh = observed
+        .entries
+        .iter()
+        .filter(|e| wanted.contains(&(e.kind, key(&e.location))))
+        .cloned()
+        .collect();
+    let observed = narrowed.observed(fresh);
+    let plan = plan_within(
+        &narrowed.desired,
+        &observed,
+        &narrowed.links,
+        &narrowed.context,
+    );
+    (plan, read_again)
+}
+
+fn values(items: &[&str]) -> Values {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn user(n: u128, name: &str, title: &[&str]) -> DesiredEntry {
+    DesiredEntry {
+        kind: Kind::User,
+        id: Uuid::from_u128(n),
+        location: format!("uid={name},ou=people"),
+        attributes: Attributes::from([
+            ("uid".to_owned(), values(&[name])),
+            ("title".to_owned(), values(title)),
+        ]),
+        members: BTreeSet::new(),
+        active: true,
+    }
+}
+
+/// What a directory holds for `entry` once it was applied.
+fn held(entry: &DesiredEntry, anchor: &str) -> ObservedEntry {
+    ObservedEntry {
+        kind: entry.kind,
+        anchor: anchor.to_owned(),
+        location: entry.location.to_uppercase(),
+        managed_id: Some(entry.id),
+        attributes: entry
+            .attributes
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        members: entry.members.iter().map(|m| m.to_uppercase()).collect(),
+        adoptable: false,
+    }
+}
+
+#[test]
+fn a_target_that_already_holds_everything_keeps_nothing_but_summaries() {
+    let users: Vec<DesiredEntry> = (1..=50).map(|n| user(n, &format!("u{n}"), &[])).collect();
+    let mut staff = user(100, "ignored", &[]);
+    staff.kind = Kind::Group;
+    staff.location = "cn=staff,ou=groups".into();
+    staff.members = users.iter().map(|u| u.location.clone()).collect();
+    let desired = Desired {
+        entries: users.iter().cloned().chain([staff]).collect(),
+    };
+    // Case differs on both sides (DNs compare without it); an unset attribute is absent.
+    let observed = Observed {
+        entries: desired
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| held(e, &format!("anchor-{i}")))
+            .collect(),
+    };
+    let mut index = ObservedIndex::new();
+    observed.entries.iter().cloned().for_each(|e| index.push(e));
+    let mut narrowing = index.narrow(
+        index
+            .managed()
+            .map(|(kind, id, anchor, _)| (kind, id, anchor)),
+    );
+    desired
+        .entries
+        .iter()
+        .cloned()
+        .for_each(|e| narrowing.consider(e));
+    let mut narrowed = narrowing.finish();
+    assert!(narrowed.desired.entries.is_empty());
+    assert!(narrowed.to_read_again().is_empty());
+    assert!(narrowed.observed(Vec::new()).entries.is_empty());
+    assert_eq!(narrowed.context.managed, 51);
+}
+
+#[test]
+fn a_changed_attribute_a_new_member_and_a_departed_user_are_all_that_is_kept() {
+    let mut desired: Vec<DesiredEntry> = (1..=20).map(|n| user(n, &format!("u{n}"), &[])).collect();
+    let mut staff = user(100, "ignored", &[]);
+    staff.kind = Kind::Group;
+    staff.location = "cn=staff,ou=groups".into();
+    staff.attributes = Attributes::from([("cn".to_owned(), values(&["staff"]))]);
+    staff.members = BTreeSet::from([desired[0].location.clone()]);
+    let observed: Vec<ObservedEntry> = desired
+        .iter()
+        .chain([&staff])
+        .enumerate()
+        .map(|(i, e)| held(e, &format!("anchor-{i}")))
+        .collect();
+    desired.push(staff.clone());
+    // u3 got a title, the group a member, and u20 left the IdP.
+    desired[2] = user(3, "u3", &["Engineer"]);
+    let u2 = desired[1].location.clone();
+    desired[20].members.insert(u2);
+    desired.remove(19);
+    let desired = Desired { entries: desired };
+    let observed = Observed { entries: observed };
+    let (narrowed, read_again) = narrowed_plan(&desired, &observed, &[]);
+    assert_eq!(narrowed, plan(&desired, &observed, &[]));
+    let names: Vec<&str> = narrowed.operations.iter().map(Operation::name).collect();
+    assert_eq!(names, ["update_user", "add_members", "delete_user"]);
+    assert_eq!(read_again, 2, "the changed user and the changed group");
+}
+
+/// A small world where names, anchors and locations collide often: entries of both kinds,
+/// links that are right, stale or point at the other kind, entries made by hand, entries a
+/// resource may adopt, deactivated users, and DNs that differ only in case.
+fn world() -> impl Strategy<Value = (Desired, Observed, Vec<Link>)> {
+    let kind = prop_oneof![Just(Kind::User), Just(Kind::Group)];
+    let name = prop::sample::select(vec!["a", "A", "b", "c", "d"]);
+    let attributes = prop::collection::vec(
+        (
+            prop::sample::select(vec!["x", "y"]),
+            prop::collection::vec(prop::sample::select(vec!["1", "2"]), 0..3),
+        ),
+        0..3,
+    )
+    .prop_map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.into_iter().map(str::to_owned).collect()))
+            .collect::<Attributes>()
+    });
+    let members = prop::collection::btree_set(
+        prop::sample::select(vec!["user/a", "USER/A", "user/b", "group/c"]).prop_map(str::to_owned),
+        0..3,
+    );
+    let desired_entry = (
+        kind.clone(),
+        0u128..6,
+        name.clone(),
+        attributes.clone(),
+        members.clone(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(kind, id, name, attributes, members, active)| DesiredEntry {
+                kind,
+                id: Uuid::from_u128(id),
+                location: format!("{}/{name}", kind.as_str()),
+                attributes,
+                members,
+                active,
+            },
+        );
+    let observed_entry = (
+        kind.clone(),
+        name,
+        prop::option::of(0u128..6),
+        attributes,
+        members,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(kind, name, managed, attributes, members, adoptable)| ObservedEntry {
+                kind,
+                anchor: String::new(),
+                location: format!("{}/{name}", kind.as_str()),
+                managed_id: managed.map(Uuid::from_u128),
+                attributes,
+                members,
+                adoptable,
+            },
+        );
+    let link = (kind, 0u128..6, 0usize..8).prop_map(|(kind, id, anchor)| Link {
+        kind,
+        id: Uuid::from_u128(id),
+        anchor: format!("n{anchor}"),
+        location: String::new(),
+    });
+    (
+        prop::collection::vec(desired_entry, 0..10),
+        prop::collection::vec(observed_entry, 0..10),
+        prop::collection::vec(link, 0..6),
+    )
+        .prop_map(|(desired, observed, links)| {
+            // The store holds a resource once; a directory has one entry per DN and anchor.
+            let mut ids = HashSet::new();
+            let desired = desired
+                .into_iter()
+                .filter(|e| ids.insert((e.kind, e.id)))
+                .collect();
+            let mut locations = HashSet::new();
+            let observed = observed
+                .into_iter()
+                .filter(|e| locations.insert(key(&e.location)))
+                .enumerate()
+                .map(|(i, mut e)| {
+                    e.anchor = format!("n{i}");
+                    e
+                })
+                .collect();
+            (
+                Desired { entries: desired },
+                Observed { entries: observed },
+                links,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn a_narrowed_plan_is_the_plan_of_everything((desired, observed, links) in world()) {
+        let (narrowed, _) = narrowed_plan(&desired, &observed, &links);
+        prop_assert_eq!(narrowed, plan(&desired, &observed, &links));
+    }
+}
