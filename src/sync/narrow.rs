@@ -34,6 +34,9 @@ use super::model::{Desired, DesiredEntry, Kind, Link, Observed, ObservedEntry};
 use super::plan::{Context, key};
 use super::values::Attributes;
 
+/// A 128-bit fingerprint, as two words (a `u128` would make every index slot 16-aligned).
+type Print = [u64; 2];
+
 /// Keyed 128-bit fingerprints, fresh keys each run.
 #[derive(Debug, Default)]
 struct Fingerprints {
@@ -42,8 +45,8 @@ struct Fingerprints {
 }
 
 impl Fingerprints {
-    fn of<T: Hash + ?Sized>(&self, value: &T) -> u128 {
-        (u128::from(self.high.hash_one(value)) << 64) | u128::from(self.low.hash_one(value))
+    fn of<T: Hash + ?Sized>(&self, value: &T) -> Print {
+        [self.high.hash_one(value), self.low.hash_one(value)]
     }
 
     /// What `plan` compares of an entry: its attributes with values, and its members as
@@ -52,7 +55,7 @@ impl Fingerprints {
         &self,
         attributes: &Attributes,
         members: &std::collections::BTreeSet<String>,
-    ) -> u128 {
+    ) -> Print {
         let mut keys: Vec<String> = members.iter().map(|m| key(m)).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -77,7 +80,7 @@ impl Fingerprints {
         feed(&mut high);
         let mut low = self.low.build_hasher();
         feed(&mut low);
-        (u128::from(high.finish()) << 64) | u128::from(low.finish())
+        [high.finish(), low.finish()]
     }
 }
 
@@ -87,11 +90,11 @@ struct Summary {
     kind: Kind,
     adoptable: bool,
     managed_id: Option<Uuid>,
-    anchor: String,
-    location: String,
-    anchor_print: u128,
-    location_print: u128,
-    content: u128,
+    anchor: Box<str>,
+    location: Box<str>,
+    anchor_print: Print,
+    location_print: Print,
+    content: Print,
 }
 
 impl Summary {
@@ -100,8 +103,8 @@ impl Summary {
     fn entry(&self) -> ObservedEntry {
         ObservedEntry {
             kind: self.kind,
-            anchor: self.anchor.clone(),
-            location: self.location.clone(),
+            anchor: self.anchor.to_string(),
+            location: self.location.to_string(),
             managed_id: self.managed_id,
             attributes: Attributes::new(),
             members: Default::default(),
@@ -116,9 +119,10 @@ impl Summary {
 pub struct ObservedIndex {
     prints: Fingerprints,
     entries: Vec<Summary>,
-    by_anchor: HashMap<u128, usize>,
-    by_marker: HashMap<(Kind, Uuid), usize>,
-    by_location: HashMap<u128, usize>,
+    // Places in `entries` (u32: a run reads fewer than four billion entries).
+    by_anchor: HashMap<Print, u32>,
+    by_marker: HashMap<(Kind, Uuid), u32>,
+    by_location: HashMap<Print, u32>,
 }
 
 impl ObservedIndex {
@@ -129,7 +133,7 @@ impl ObservedIndex {
 
     /// Adds an entry as it is read, keeping only its summary.
     pub fn push(&mut self, entry: ObservedEntry) {
-        let index = self.entries.len();
+        let index = self.entries.len() as u32;
         let summary = Summary {
             kind: entry.kind,
             adoptable: entry.adoptable,
@@ -137,8 +141,8 @@ impl ObservedIndex {
             anchor_print: self.prints.of(entry.anchor.as_str()),
             location_print: self.prints.of(key(&entry.location).as_str()),
             content: self.prints.content(&entry.attributes, &entry.members),
-            anchor: entry.anchor,
-            location: entry.location,
+            anchor: entry.anchor.into_boxed_str(),
+            location: entry.location.into_boxed_str(),
         };
         self.by_anchor.insert(summary.anchor_print, index);
         if let Some(id) = summary.managed_id {
@@ -168,7 +172,7 @@ impl ObservedIndex {
     pub fn managed(&self) -> impl Iterator<Item = (Kind, Uuid, &str, &str)> {
         self.entries.iter().filter_map(|s| {
             s.managed_id
-                .map(|id| (s.kind, id, s.anchor.as_str(), s.location.as_str()))
+                .map(|id| (s.kind, id, &*s.anchor, &*s.location))
         })
     }
 
@@ -206,9 +210,9 @@ enum Need {
 #[derive(Debug)]
 pub struct Narrowing<'a> {
     index: &'a ObservedIndex,
-    linked: HashMap<(Kind, Uuid), u128>,
+    linked: HashMap<(Kind, Uuid), Print>,
     /// Anchors of the observed entries some desired entry matched (`plan` keys them so).
-    matched: HashSet<u128>,
+    matched: HashSet<Print>,
     /// Observed entries the plan needs, by their place in the read.
     kept: BTreeMap<usize, Need>,
     desired: Vec<DesiredEntry>,
@@ -231,9 +235,10 @@ impl Narrowing<'_> {
             .linked
             .get(&(entry.kind, entry.id))
             .and_then(|anchor| index.by_anchor.get(anchor))
-            .copied()
+            .map(|&i| i as usize)
             .filter(|&i| index.entries[i].kind == entry.kind);
-        let found = by_link.or_else(|| index.by_marker.get(&(entry.kind, entry.id)).copied());
+        let by_marker = || index.by_marker.get(&(entry.kind, entry.id));
+        let found = by_link.or_else(|| by_marker().map(|&i| i as usize));
         match found {
             Some(i) => {
                 let observed = &index.entries[i];
@@ -248,14 +253,15 @@ impl Narrowing<'_> {
                     self.links.push(Link {
                         kind: entry.kind,
                         id: entry.id,
-                        anchor: observed.anchor.clone(),
-                        location: observed.location.clone(),
+                        anchor: observed.anchor.to_string(),
+                        location: observed.location.to_string(),
                     });
                 }
             }
             // Then the location: an entry there is adopted (compared in full) or a conflict.
             None => {
                 if let Some(&i) = index.by_location.get(&location_print) {
+                    let i = i as usize;
                     let observed = &index.entries[i];
                     self.matched.insert(observed.anchor_print);
                     let need = match observed.adoptable && observed.managed_id.is_none() {
@@ -291,7 +297,7 @@ impl Narrowing<'_> {
                     let summary = &index.entries[i];
                     match need {
                         Need::Summary => Kept::Entry(summary.entry()),
-                        Need::Whole => Kept::ReadAgain(summary.kind, summary.location.clone()),
+                        Need::Whole => Kept::ReadAgain(summary.kind, summary.location.to_string()),
                     }
                 })
                 .collect(),

@@ -22,7 +22,7 @@ pub fn desired(
 ) -> Desired {
     let mut mapper = LdapMapper::new(settings, tenant);
     users.iter().for_each(|user| mapper.user(user));
-    mapper.groups.extend_from_slice(groups);
+    mapper.groups.extend(groups.iter().map(PendingGroup::of));
     Box::new(mapper).finish()
 }
 
@@ -36,7 +36,25 @@ pub struct LdapMapper<'a> {
     entries: Vec<DesiredEntry>,
     /// Each resource's member value; `None` for a deactivated user, who leaves its groups.
     member_value: HashMap<Uuid, Option<String>>,
-    groups: Vec<Group>,
+    groups: Vec<PendingGroup>,
+}
+
+/// What a group's entry needs of the group once every user is mapped: not its document, nor
+/// its members' display names.
+struct PendingGroup {
+    id: Uuid,
+    display_name: String,
+    members: Vec<MemberRef>,
+}
+
+impl PendingGroup {
+    fn of(group: &Group) -> Self {
+        Self {
+            id: group.id.as_uuid(),
+            display_name: group.data.display_name().to_owned(),
+            members: group.members.iter().flatten().map(|m| m.member).collect(),
+        }
+    }
 }
 
 impl<'a> LdapMapper<'a> {
@@ -106,7 +124,7 @@ impl Mapper for LdapMapper<'_> {
     }
 
     fn groups(&mut self, page: Vec<Group>) {
-        self.groups.extend(page);
+        self.groups.extend(page.iter().map(PendingGroup::of));
     }
 
     fn drain(&mut self) -> Vec<DesiredEntry> {
@@ -118,20 +136,17 @@ impl Mapper for LdapMapper<'_> {
         // A posixGroup cannot hold groups; other classes nest by DN.
         if !mapper.posix {
             for group in &mapper.groups {
-                let location = group_location(&mapper.layout, group.data.display_name());
-                mapper
-                    .member_value
-                    .insert(group.id.as_uuid(), Some(location));
+                let location = group_location(&mapper.layout, &group.display_name);
+                mapper.member_value.insert(group.id, Some(location));
             }
         }
         for group in &mapper.groups {
-            let id = group.id.as_uuid();
+            let id = group.id;
             let members = group
                 .members
                 .iter()
-                .flatten()
                 .filter_map(|m| {
-                    let member = match m.member {
+                    let member = match m {
                         MemberRef::User(id) => id.as_uuid(),
                         MemberRef::Group(id) => id.as_uuid(),
                     };
@@ -141,12 +156,9 @@ impl Mapper for LdapMapper<'_> {
             mapper.entries.push(DesiredEntry {
                 kind: Kind::Group,
                 id,
-                location: group_location(&mapper.layout, group.data.display_name()),
+                location: group_location(&mapper.layout, &group.display_name),
                 attributes: Attributes::from([
-                    (
-                        "cn".to_owned(),
-                        Values::from([group.data.display_name().to_owned()]),
-                    ),
+                    ("cn".to_owned(), Values::from([group.display_name.clone()])),
                     (mapper.marker_attribute.clone(), Values::from([marker(id)])),
                 ]),
                 members,

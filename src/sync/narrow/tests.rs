@@ -241,6 +241,22 @@ fn world() -> impl Strategy<Value = (Desired, Observed, Vec<Link>)> {
         })
 }
 
+/// The links a run records: every managed entry it just read.
+fn links_read(observed: &Observed) -> Vec<Link> {
+    observed
+        .entries
+        .iter()
+        .filter_map(|o| {
+            o.managed_id.map(|id| Link {
+                kind: o.kind,
+                id,
+                anchor: o.anchor.clone(),
+                location: o.location.clone(),
+            })
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -248,5 +264,15 @@ proptest! {
     fn a_narrowed_plan_is_the_plan_of_everything((desired, observed, links) in world()) {
         let (narrowed, _) = narrowed_plan(&desired, &observed, &links);
         prop_assert_eq!(narrowed, plan(&desired, &observed, &links));
+    }
+
+    // What lets the engine match by marker alone: an anchor recorded from the same read
+    // finds the entry the marker finds.
+    #[test]
+    fn with_the_links_of_the_same_read_markers_alone_plan_the_same(
+        (desired, observed, _) in world()
+    ) {
+        let (narrowed, _) = narrowed_plan(&desired, &observed, &[]);
+        prop_assert_eq!(narrowed, plan(&desired, &observed, &links_read(&observed)));
     }
 }
