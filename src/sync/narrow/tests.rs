@@ -7,10 +7,9 @@ use super::*;
 use crate::sync::model::{Operation, Plan, Values};
 use crate::sync::plan::{plan, plan_within};
 
-/// Plans over `observed` and `desired` the way a narrowed run does: the target is reduced to
-/// summaries, desired entries are considered one by one, and the entries kept are read again
-/// from `observed` (a directory answers a read by location with the entry there).
-fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Plan, usize) {
+/// What a narrowed run keeps: the target reduced to summaries, then desired entries
+/// considered one by one.
+fn narrow(desired: &Desired, observed: &Observed, links: &[Link]) -> Narrowed {
     let mut index = ObservedIndex::new();
     observed.entries.iter().cloned().for_each(|e| index.push(e));
     let mut narrowing = index.narrow(links.iter().map(|l| (l.kind, l.id, l.anchor.as_str())));
@@ -19,7 +18,14 @@ fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Pla
         .iter()
         .cloned()
         .for_each(|e| narrowing.consider(e));
-    let mut narrowed = narrowing.finish();
+    narrowing.finish()
+}
+
+/// Plans over `observed` and `desired` the way a narrowed run does, the entries kept read
+/// again from `observed` (a directory answers a read by location with the entry there);
+/// also how many were read again.
+fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Plan, usize) {
+    let mut narrowed = narrow(desired, observed, links);
     let wanted: HashSet<(Kind, String)> = narrowed
         .to_read_again()
         .into_iter()
@@ -97,19 +103,7 @@ fn a_target_that_already_holds_everything_keeps_nothing_but_summaries() {
             .map(|(i, e)| held(e, &format!("anchor-{i}")))
             .collect(),
     };
-    let mut index = ObservedIndex::new();
-    observed.entries.iter().cloned().for_each(|e| index.push(e));
-    let mut narrowing = index.narrow(
-        index
-            .managed()
-            .map(|(kind, id, anchor, _)| (kind, id, anchor)),
-    );
-    desired
-        .entries
-        .iter()
-        .cloned()
-        .for_each(|e| narrowing.consider(e));
-    let mut narrowed = narrowing.finish();
+    let mut narrowed = narrow(&desired, &observed, &links_read(&observed));
     assert!(narrowed.desired.entries.is_empty());
     assert!(narrowed.to_read_again().is_empty());
     assert!(narrowed.observed(Vec::new()).entries.is_empty());
