@@ -25,7 +25,7 @@
 //! fingerprints are keyed per run with random keys, so a value cannot be chosen to collide.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use uuid::Uuid;
@@ -51,11 +51,7 @@ impl Fingerprints {
 
     /// What `plan` compares of an entry: its attributes with values, and its members as
     /// `plan` compares them (lower-cased, as a set).
-    fn content(
-        &self,
-        attributes: &Attributes,
-        members: &std::collections::BTreeSet<String>,
-    ) -> Print {
+    fn content(&self, attributes: &Attributes, members: &BTreeSet<String>) -> Print {
         let mut keys: Vec<String> = members.iter().map(|m| key(m)).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -155,16 +151,6 @@ impl ObservedIndex {
     /// Returns the memory a growing vector kept in reserve, once everything is read.
     pub fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
-    }
-
-    /// How many entries were read.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether nothing was read.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The entries dirsync manages, in the order they were read: kind, SCIM id, anchor and
