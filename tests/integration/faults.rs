@@ -1,6 +1,7 @@
 //! The store failing under the daemon: PostgreSQL restarted (a private cluster, `pg_ctl stop -m
 //! fast` and start) or dropping every connection and refusing new ones for a while on the
-//! shared one, SQLite's disk filling up, and a
+//! shared one, SQLite's disk filling up, SQLite's files turning read-only under the running
+//! daemon (the immutable flag, on an ext4 image of the test's own), and a
 //! SQLite file on a read-only file system. Requests fail cleanly with a SCIM 503, the process
 //! stays up, nothing that was acknowledged is lost, and it recovers by itself; a database that
 //! cannot be opened for writing stops `serve` with a sentence that says why.
@@ -13,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 
 use crate::support::postgres::alter_database_and_end_sessions;
-use crate::support::tmpfs::{Unmount, mount_tmpfs, remount};
+use crate::support::tmpfs::{Unmount, mount_ext4, mount_tmpfs, remount, set_immutable};
 use crate::support::{Backend, TestApp, assert_scim_error, user_body};
 
 /// Creates users named `prefix…` from `writers` tasks until `stop`; every status, and the
@@ -187,7 +188,12 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     acknowledged.push(crate::support::id_of(response).await);
 
     // Nothing was corrupted on the way.
-    let db = Database::connect(&url).await.unwrap();
+    assert_intact(&url).await;
+}
+
+/// `PRAGMA integrity_check` of the SQLite database at `url` is "ok".
+async fn assert_intact(url: &str) {
+    let db = Database::connect(url).await.unwrap();
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),
@@ -197,6 +203,52 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
         .unwrap()
         .unwrap();
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn an_sqlite_file_made_read_only_under_a_running_daemon_refuses_writes_with_503_and_recovers()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let images = tempfile::tempdir().unwrap();
+    if mount_ext4(dir.path(), &images.path().join("fs.img"), "64M").is_none() {
+        return;
+    }
+    let _unmount = Unmount(dir.path().to_owned());
+    let url = format!("sqlite://{}/dirsync.db", dir.path().display());
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__DATABASE__URL", url.as_str())])
+        .await
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let response = app
+            .post("/Users", user_body(&format!("u{n}@example.com")))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        acknowledged.push(crate::support::id_of(response).await);
+    }
+    // The database and its write-ahead log turn read-only under the open connections.
+    let files: Vec<_> = ["dirsync.db", "dirsync.db-wal"]
+        .iter()
+        .map(|f| dir.path().join(f))
+        .collect();
+    set_immutable(&files, true);
+    let refused = app.post("/Users", user_body("refused@example.com")).await;
+    let status = refused.status();
+    let body: Value = refused.json().await.unwrap();
+    set_immutable(&files, false);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_scim_error(&body, 503, None);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("cannot take writes"), "{body}");
+    // Nothing was half-written, what was acknowledged reads back, and writes come back.
+    let (_, listed) = app
+        .get_json("/Users?filter=userName%20eq%20%22refused@example.com%22")
+        .await;
+    assert_eq!(listed["totalResults"], 0, "{listed}");
+    assert_all_readable(&app, &acknowledged).await;
+    let response = app.post("/Users", user_body("after@example.com")).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_intact(&url).await;
 }
 
 #[test]

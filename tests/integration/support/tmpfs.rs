@@ -41,3 +41,52 @@ impl Drop for Unmount {
             .status();
     }
 }
+
+/// An ext4 file system at `dir`, on a loop device over the image file `image` of `size`
+/// (root only; `None` when this process cannot, and the run does not require it). tmpfs
+/// ignores the immutable flag for files already open; ext4 refuses their writes.
+pub fn mount_ext4(dir: &std::path::Path, image: &std::path::Path, size: &str) -> Option<()> {
+    let made = std::process::Command::new("truncate")
+        .args(["-s", size])
+        .arg(image)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(image)
+            .status()
+            .is_ok_and(|s| s.success());
+    let mounted = made
+        && std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    match mounted {
+        true => Some(()),
+        false if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!(
+                "the read-only file test needs to mount an ext4 image (run as root, with e2fsprogs and loop devices)"
+            )
+        }
+        false => {
+            crate::support::announce(
+                "note: read-only file test SKIPPED: cannot mount an ext4 image",
+            );
+            None
+        }
+    }
+}
+
+/// Sets or clears the immutable flag of `files` (`chattr`): even descriptors already open can
+/// no longer write them.
+pub fn set_immutable(files: &[std::path::PathBuf], immutable: bool) {
+    let flag = if immutable { "+i" } else { "-i" };
+    let status = std::process::Command::new("chattr")
+        .arg(flag)
+        .args(files)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chattr {flag} failed");
+}
