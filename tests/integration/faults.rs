@@ -158,10 +158,7 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
         return;
     }
     let _unmount = Unmount(dir.path().to_owned());
-    let url = format!("sqlite://{}/dirsync.db", dir.path().display());
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__DATABASE__URL", url.as_str())])
-        .await
-        .unwrap();
+    let (app, url) = daemon_on_sqlite_in(dir.path()).await;
     // Large users until the disk is full.
     let mut acknowledged = Vec::new();
     let full = loop {
@@ -191,6 +188,15 @@ async fn a_full_sqlite_disk_refuses_writes_with_503_keeps_reads_and_recovers() {
     assert_intact(&url).await;
 }
 
+/// A daemon whose SQLite database lives in `dir`, and the database's URL.
+async fn daemon_on_sqlite_in(dir: &std::path::Path) -> (TestApp, String) {
+    let url = format!("sqlite://{}/dirsync.db", dir.display());
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__DATABASE__URL", url.as_str())])
+        .await
+        .unwrap();
+    (app, url)
+}
+
 /// `PRAGMA integrity_check` of the SQLite database at `url` is "ok".
 async fn assert_intact(url: &str) {
     let db = Database::connect(url).await.unwrap();
@@ -214,10 +220,7 @@ async fn an_sqlite_file_made_read_only_under_a_running_daemon_refuses_writes_wit
         return;
     }
     let _unmount = Unmount(dir.path().to_owned());
-    let url = format!("sqlite://{}/dirsync.db", dir.path().display());
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("DIRSYNC__DATABASE__URL", url.as_str())])
-        .await
-        .unwrap();
+    let (app, url) = daemon_on_sqlite_in(dir.path()).await;
     let mut acknowledged = Vec::new();
     for n in 0..20 {
         let response = app
