@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use super::model::{Desired, DesiredEntry, Link, Observed, Operation, Plan};
 use super::narrow::ObservedIndex;
-use super::plan::{plan, plan_within};
+use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
 use crate::domain::sync::LinkRef;
 use crate::domain::{DomainError, Group, Tenant, User};
@@ -463,7 +463,8 @@ impl Reconciler {
             })
             .collect();
         phase.end("read_target", report);
-        let mut plan = plan(&desired, &observed, &links);
+        let context = Context::of(&desired, &observed);
+        let mut plan = plan_within(desired, &observed, &links, &context);
         target.adjust(tenant, &mut plan, &observed);
         Ok(Ok(plan))
     }
@@ -520,7 +521,7 @@ impl Reconciler {
         let observed = narrowed.observed(fresh);
         phase.end("read_target", report);
         Ok(Ok(plan_within(
-            &narrowed.desired,
+            narrowed.desired,
             &observed,
             &narrowed.links,
             &narrowed.context,

@@ -72,13 +72,15 @@ impl Context {
 
 /// Computes what to change in the target.
 pub fn plan(desired: &Desired, observed: &Observed, links: &[Link]) -> Plan {
-    plan_within(desired, observed, links, &Context::of(desired, observed))
+    let context = Context::of(desired, observed);
+    plan_within(desired.clone(), observed, links, &context)
 }
 
 /// Computes what to change in the target for these entries, `context` saying what the whole
-/// holds.
+/// holds. The desired entries to create are moved into the plan: on a first run they are the
+/// whole directory, and a copy would double the run's memory.
 pub fn plan_within(
-    desired: &Desired,
+    desired: Desired,
     observed: &Observed,
     links: &[Link],
     context: &Context,
@@ -109,9 +111,10 @@ pub fn plan_within(
     };
     let mut matched: HashSet<&str> = HashSet::new();
     let mut pairs: Vec<(&DesiredEntry, &ObservedEntry)> = Vec::new();
-    let mut creates: Vec<&DesiredEntry> = Vec::new();
+    // Places in `desired.entries`.
+    let mut creates: Vec<usize> = Vec::new();
 
-    for entry in &desired.entries {
+    for (place, entry) in desired.entries.iter().enumerate() {
         let found = linked
             .get(&(entry.kind, entry.id))
             .and_then(|anchor| by_anchor.get(anchor))
@@ -135,7 +138,7 @@ pub fn plan_within(
                     matched.insert(other.anchor.as_str());
                     plan.conflicts.push(entry.location.clone());
                 }
-                None => creates.push(entry),
+                None => creates.push(place),
             },
         }
     }
@@ -235,21 +238,27 @@ pub fn plan_within(
         }
     }
 
-    let create = |entry: &DesiredEntry| Operation::Create {
+    let create = |entry: DesiredEntry| Operation::Create {
         kind: entry.kind,
         id: entry.id,
-        location: entry.location.clone(),
+        location: entry.location,
         attributes: entry
             .attributes
-            .iter()
+            .into_iter()
             .filter(|(_, values)| !values.is_empty())
-            .map(|(name, values)| (name.clone(), values.clone()))
             .collect(),
-        members: entry.members.clone(),
+        members: entry.members,
     };
+    // Taken from the last place back, so each removal leaves the places still to take alone.
+    let mut entries = desired.entries;
+    let mut creates: Vec<Operation> = creates
+        .into_iter()
+        .rev()
+        .map(|place| create(entries.swap_remove(place)))
+        .collect();
+    creates.reverse();
     // Each list is split by kind and moved into the plan, never copied: on a first run the
     // creates are the whole directory.
-    let mut creates: Vec<Operation> = creates.into_iter().map(create).collect();
     let mut operations = Vec::new();
     for kind in [Kind::User, Kind::Group] {
         operations.extend(take_kind(&mut creates, kind));

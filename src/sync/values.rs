@@ -157,6 +157,14 @@ impl FromIterator<(String, Values)> for Attributes {
     }
 }
 
+impl IntoIterator for Attributes {
+    type Item = (String, Values);
+    type IntoIter = std::vec::IntoIter<(String, Values)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl<const N: usize> From<[(String, Values); N]> for Attributes {
     fn from(attributes: [(String, Values); N]) -> Self {
         attributes.into_iter().collect()

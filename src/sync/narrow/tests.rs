@@ -40,7 +40,7 @@ fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Pla
         .collect();
     let observed = narrowed.observed(fresh);
     let plan = plan_within(
-        &narrowed.desired,
+        narrowed.desired,
         &observed,
         &narrowed.links,
         &narrowed.context,
