@@ -14,6 +14,7 @@ pub mod mapping;
 
 use std::collections::{BTreeSet, HashSet};
 
+use futures_util::{StreamExt, TryStreamExt};
 use ldap3::adapters::PagedResults;
 use ldap3::{
     Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, Scope, SearchEntry,
@@ -21,8 +22,6 @@ use ldap3::{
 use tokio::sync::Mutex;
 
 use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, user_attributes};
-use futures_util::{StreamExt, TryStreamExt};
-
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
 use super::target::{Mapper, Target, TargetError, keeps};
 use crate::configuration::LdapSettings;
@@ -40,6 +39,23 @@ const ENTRY_ALREADY_EXISTS: u32 = 68;
 /// Entries a narrowed run reads again at once, and how many searches it prepares at a time.
 const READ_AGAIN_IN_FLIGHT: usize = 16;
 const READ_AGAIN_BATCH: usize = 512;
+
+/// How one kind of entry is read.
+struct Reading {
+    /// `(objectClass=…)`.
+    filter: String,
+    /// The attributes dirsync manages on the entries (members included for groups).
+    managed: Vec<String>,
+}
+
+impl Reading {
+    /// The attributes a search asks for: the managed ones and the anchor.
+    fn requested(&self) -> Vec<String> {
+        let mut requested = self.managed.clone();
+        requested.push("entryUUID".into());
+        requested
+    }
+}
 
 /// The LDAP target.
 #[derive(Debug)]
@@ -149,19 +165,16 @@ impl LdapTarget {
         base: &str,
         each: &mut (dyn FnMut(ObservedEntry) + Send),
     ) -> Result<(), TargetError> {
-        let (object_class, attributes) = self.reading(kind);
+        let reading = self.reading(kind);
         let mut ldap = self.ldap().await?;
-        let mut wanted: Vec<String> = attributes.clone();
-        wanted.push("entryUUID".into());
-        let filter = format!("(objectClass={object_class})");
         let started = ldap
             .with_timeout(self.settings.timeout)
             .streaming_search_with(
                 PagedResults::new(self.settings.page_size as i32),
                 base,
                 Scope::OneLevel,
-                &filter,
-                wanted,
+                &reading.filter,
+                reading.requested(),
             )
             .await;
         let mut stream = match started {
@@ -177,7 +190,7 @@ impl LdapTarget {
             match stream.next().await {
                 Ok(Some(entry)) => {
                     handed += 1;
-                    each(self.observed(kind, SearchEntry::construct(entry), &attributes))
+                    each(self.observed(kind, SearchEntry::construct(entry), &reading.managed))
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -205,9 +218,10 @@ impl LdapTarget {
         }
     }
 
-    /// The object class an entry of `kind` is read by, and the attributes read from it.
-    fn reading(&self, kind: Kind) -> (String, Vec<String>) {
-        match kind {
+    /// How entries of `kind` are read: by their object class, with the attributes dirsync
+    /// manages on them.
+    fn reading(&self, kind: Kind) -> Reading {
+        let (object_class, managed) = match kind {
             Kind::User => (
                 self.settings
                     .user_object_classes
@@ -221,19 +235,20 @@ impl LdapTarget {
                 attributes.push(self.settings.member_attribute.clone());
                 (self.settings.group_object_class.clone(), attributes)
             }
+        };
+        Reading {
+            filter: format!("(objectClass={object_class})"),
+            managed,
         }
     }
 
     /// The entry of `kind` at `dn`, if there is one.
     async fn read_one(&self, kind: Kind, dn: &str) -> Result<Option<ObservedEntry>, TargetError> {
-        let (object_class, attributes) = self.reading(kind);
-        let mut wanted: Vec<String> = attributes.clone();
-        wanted.push("entryUUID".into());
-        let filter = format!("(objectClass={object_class})");
+        let reading = self.reading(kind);
         let mut ldap = self.ldap().await?;
         let found = ldap
             .with_timeout(self.settings.timeout)
-            .search(dn, Scope::Base, &filter, wanted)
+            .search(dn, Scope::Base, &reading.filter, reading.requested())
             .await;
         let (entries, result) = match found {
             Ok(found) => (found.0, found.1),
@@ -246,7 +261,7 @@ impl LdapTarget {
             0 => Ok(entries
                 .into_iter()
                 .next()
-                .map(|entry| self.observed(kind, SearchEntry::construct(entry), &attributes))),
+                .map(|entry| self.observed(kind, SearchEntry::construct(entry), &reading.managed))),
             NO_SUCH_OBJECT => Ok(None),
             rc => Err(TargetError::Unavailable(format!(
                 "reading {dn} failed (rc {rc}: {})",
