@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::model::{Desired, DesiredEntry, Link, Observed, Operation, Plan};
+use super::model::{Desired, DesiredEntry, Observed, Operation, Plan};
 use super::narrow::ObservedIndex;
 use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
@@ -450,21 +450,9 @@ impl Reconciler {
         self.store
             .replace_links(tenant.id, name, managed_links(&observed))
             .await?;
-        let links: Vec<Link> = observed
-            .entries
-            .iter()
-            .filter_map(|entry| {
-                entry.managed_id.map(|id| Link {
-                    kind: entry.kind,
-                    id,
-                    anchor: entry.anchor.clone(),
-                    location: entry.location.clone(),
-                })
-            })
-            .collect();
         phase.end("read_target", report);
         let context = Context::of(&desired, &observed);
-        let mut plan = plan_within(desired, &observed, &links, &context);
+        let mut plan = plan_within(desired, &observed, &observed.links(), &context);
         target.adjust(tenant, &mut plan, &observed);
         Ok(Ok(plan))
     }
@@ -502,7 +490,7 @@ impl Reconciler {
         // The links just recorded are the managed entries just read, so an entry's recorded
         // anchor finds the entry its marker finds: the marker alone matches (a property test
         // in `sync::narrow` checks it), and no map of 100,000 links is built.
-        let mut narrowing = index.narrow(std::iter::empty());
+        let mut narrowing = index.narrow();
         if let Err(e) = self
             .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
             .await
@@ -523,7 +511,7 @@ impl Reconciler {
         Ok(Ok(plan_within(
             narrowed.desired,
             &observed,
-            &narrowed.links,
+            &[],
             &narrowed.context,
         )))
     }

@@ -74,11 +74,57 @@ pub struct ObservedEntry {
     pub adoptable: bool,
 }
 
+impl DesiredEntry {
+    /// A user the IdP deactivated: it leaves its groups, and the guard counts the change.
+    pub fn is_deactivated_user(&self) -> bool {
+        self.kind == Kind::User && !self.active
+    }
+}
+
 /// What a target holds, read completely: a partial read is an error, never a smaller state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// Every entry in scope.
     pub entries: Vec<ObservedEntry>,
+}
+
+impl Observed {
+    /// The anchors a read shows: every managed entry's, in the order read.
+    pub fn links(&self) -> Vec<Link> {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                entry.managed_id.map(|id| Link {
+                    kind: entry.kind,
+                    id,
+                    anchor: entry.anchor.clone(),
+                    location: entry.location.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl ObservedEntry {
+    /// What a target holds once `entry` was created in it under `anchor`: its attributes that
+    /// have values, its members, its marker.
+    #[cfg(test)]
+    pub fn applied(entry: &DesiredEntry, anchor: &str) -> Self {
+        Self {
+            kind: entry.kind,
+            anchor: anchor.into(),
+            location: entry.location.clone(),
+            managed_id: Some(entry.id),
+            attributes: entry
+                .attributes
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            members: entry.members.clone(),
+            adoptable: false,
+        }
+    }
 }
 
 /// One change of an attribute: its complete new set of values (empty: remove it).

@@ -6,7 +6,10 @@
 //! a [`Summary`]: who it is (kind, anchor, marker, location) and a 128-bit digest of what
 //! `plan` compares (the attributes that have values, the member set compared the way `plan`
 //! compares members). The store is then read a page at a time, and each desired entry is
-//! matched by `plan`'s own rules against the summaries ([`Narrowing::consider`]). A matched
+//! matched by `plan`'s own rules against the summaries ([`Narrowing::consider`]), by marker,
+//! then by location. `plan`'s first rule, the anchor a run recorded, finds what the marker
+//! finds when the links come from the same read, as a run's do, so it is not needed here (a
+//! property test checks that too). A matched
 //! pair whose location and digest agree cannot produce an operation, so both are dropped.
 //! What is kept is exactly what `plan` could act on:
 //! - a desired entry that differs from its match, or matches nothing (a create or a conflict);
@@ -16,7 +19,8 @@
 //! - every observed entry nothing matched: a delete or an unmanaged entry, each of which
 //!   needs only who it is and where.
 //!
-//! `plan_within` over these, with the whole's [`Context`], is `plan` over everything: each kept
+//! `plan_within` over these, with the whole's [`Context`] and no links, is `plan` over
+//! everything: each kept
 //! desired entry finds the same match (the entries it could match are kept, in their order, so
 //! "the last one wins" picks the same one), and an entry left out takes part in no operation.
 //! A property test checks exactly that equality.
@@ -30,7 +34,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use uuid::Uuid;
 
-use super::model::{Desired, DesiredEntry, Kind, Link, Observed, ObservedEntry};
+use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry};
 use super::plan::{Context, key};
 use super::values::Attributes;
 
@@ -116,7 +120,6 @@ pub struct ObservedIndex {
     prints: Fingerprints,
     entries: Vec<Summary>,
     // Places in `entries` (u32: a run reads fewer than four billion entries).
-    by_anchor: HashMap<Print, u32>,
     by_marker: HashMap<(Kind, Uuid), u32>,
     by_location: HashMap<Print, u32>,
 }
@@ -140,7 +143,6 @@ impl ObservedIndex {
             anchor: entry.anchor.into_boxed_str(),
             location: entry.location.into_boxed_str(),
         };
-        self.by_anchor.insert(summary.anchor_print, index);
         if let Some(id) = summary.managed_id {
             self.by_marker.insert((summary.kind, id), index);
         }
@@ -162,22 +164,13 @@ impl ObservedIndex {
         })
     }
 
-    /// Starts matching desired entries against the index, with the anchors recorded for
-    /// resources (kind, SCIM id, anchor; the last of one resource wins, as in `plan`).
-    pub fn narrow<'a, 'l>(
-        &'a self,
-        links: impl IntoIterator<Item = (Kind, Uuid, &'l str)>,
-    ) -> Narrowing<'a> {
+    /// Starts matching desired entries against the index.
+    pub fn narrow(&self) -> Narrowing<'_> {
         Narrowing {
             index: self,
-            linked: links
-                .into_iter()
-                .map(|(kind, id, anchor)| ((kind, id), self.prints.of(anchor)))
-                .collect(),
             matched: HashSet::new(),
             kept: BTreeMap::new(),
             desired: Vec::new(),
-            links: Vec::new(),
             inactive: HashSet::new(),
         }
     }
@@ -196,13 +189,11 @@ enum Need {
 #[derive(Debug)]
 pub struct Narrowing<'a> {
     index: &'a ObservedIndex,
-    linked: HashMap<(Kind, Uuid), Print>,
     /// Anchors of the observed entries some desired entry matched (`plan` keys them so).
     matched: HashSet<Print>,
     /// Observed entries the plan needs, by their place in the read.
     kept: BTreeMap<usize, Need>,
     desired: Vec<DesiredEntry>,
-    links: Vec<Link>,
     inactive: HashSet<String>,
 }
 
@@ -213,19 +204,14 @@ impl Narrowing<'_> {
         let index = self.index;
         let location = key(&entry.location);
         let location_print = index.prints.of(location.as_str());
-        if entry.kind == Kind::User && !entry.active {
+        if entry.is_deactivated_user() {
             self.inactive.insert(location);
         }
-        // `plan`'s rules in its order: the recorded anchor, then the marker.
-        let by_link = self
-            .linked
+        match index
+            .by_marker
             .get(&(entry.kind, entry.id))
-            .and_then(|anchor| index.by_anchor.get(anchor))
             .map(|&i| i as usize)
-            .filter(|&i| index.entries[i].kind == entry.kind);
-        let by_marker = || index.by_marker.get(&(entry.kind, entry.id));
-        let found = by_link.or_else(|| by_marker().map(|&i| i as usize));
-        match found {
+        {
             Some(i) => {
                 let observed = &index.entries[i];
                 self.matched.insert(observed.anchor_print);
@@ -235,14 +221,6 @@ impl Narrowing<'_> {
                     return;
                 }
                 self.keep(i, Need::Whole);
-                if by_link.is_some() {
-                    self.links.push(Link {
-                        kind: entry.kind,
-                        id: entry.id,
-                        anchor: observed.anchor.to_string(),
-                        location: observed.location.to_string(),
-                    });
-                }
             }
             // Then the location: an entry there is adopted (compared in full) or a conflict.
             None => {
@@ -290,7 +268,6 @@ impl Narrowing<'_> {
             desired: Desired {
                 entries: self.desired,
             },
-            links: self.links,
             context: Context {
                 managed: index
                     .entries
@@ -318,8 +295,6 @@ pub struct Narrowed {
     observed: Vec<Kept>,
     /// The desired entries that may take part in an operation.
     pub desired: Desired,
-    /// The recorded anchors these desired entries matched by.
-    pub links: Vec<Link>,
     /// What the whole holds.
     pub context: Context,
 }

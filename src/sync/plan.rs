@@ -63,7 +63,7 @@ impl Context {
             inactive: desired
                 .entries
                 .iter()
-                .filter(|e| e.kind == Kind::User && !e.active)
+                .filter(|e| e.is_deactivated_user())
                 .map(|e| key(&e.location))
                 .collect(),
         }
@@ -172,7 +172,7 @@ pub fn plan_within(
             })
             .collect();
         let touched = !changes.is_empty() || key(&entry.location) != key(&observed.location);
-        if touched && entry.kind == Kind::User && !entry.active {
+        if touched && entry.is_deactivated_user() {
             deactivated.insert(key(&entry.location));
         }
         if !changes.is_empty() {

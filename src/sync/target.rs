@@ -3,11 +3,11 @@
 //! time (`apply`). The LDAP target lives in `sync::ldap`; `sync::memory` is the in-memory one the
 //! engine's tests use.
 
-use crate::domain::{Group, Tenant, User};
-
 use std::collections::HashSet;
 
 use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan};
+use super::plan::key;
+use crate::domain::{Group, Tenant, User};
 
 /// Why a target could not read or write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,10 +81,10 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     ) -> Result<Vec<ObservedEntry>, TargetError> {
         let wanted: HashSet<(Kind, String)> = wanted
             .iter()
-            .map(|(kind, location)| (*kind, location.to_lowercase()))
+            .map(|(kind, location)| (*kind, key(location)))
             .collect();
         let mut entries = self.observe(tenant).await?.entries;
-        entries.retain(|e| wanted.contains(&(e.kind, e.location.to_lowercase())));
+        entries.retain(|e| wanted.contains(&(e.kind, key(&e.location))));
         Ok(entries)
     }
 

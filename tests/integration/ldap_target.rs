@@ -805,8 +805,7 @@ async fn entries_read_again_by_dn_are_what_the_whole_read_saw_and_gone_ones_are_
 
     let alice = app.create_user("alice").await;
     app.create_user("bob").await;
-    let group = app.create_group("staff", &[alice.as_str()]).await;
-    assert!(!group.is_empty());
+    app.create_group("staff", &[alice.as_str()]).await;
     reconcile(&app, Mode::Apply, false).await;
     let settings = app.settings.ldap.clone().unwrap();
     let target = LdapTarget::new(settings);

@@ -9,10 +9,10 @@ use crate::sync::plan::{plan, plan_within};
 
 /// What a narrowed run keeps: the target reduced to summaries, then desired entries
 /// considered one by one.
-fn narrow(desired: &Desired, observed: &Observed, links: &[Link]) -> Narrowed {
+fn narrow(desired: &Desired, observed: &Observed) -> Narrowed {
     let mut index = ObservedIndex::new();
     observed.entries.iter().cloned().for_each(|e| index.push(e));
-    let mut narrowing = index.narrow(links.iter().map(|l| (l.kind, l.id, l.anchor.as_str())));
+    let mut narrowing = index.narrow();
     desired
         .entries
         .iter()
@@ -24,8 +24,8 @@ fn narrow(desired: &Desired, observed: &Observed, links: &[Link]) -> Narrowed {
 /// Plans over `observed` and `desired` the way a narrowed run does, the entries kept read
 /// again from `observed` (a directory answers a read by location with the entry there);
 /// also how many were read again.
-fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Plan, usize) {
-    let mut narrowed = narrow(desired, observed, links);
+fn narrowed_plan(desired: &Desired, observed: &Observed) -> (Plan, usize) {
+    let mut narrowed = narrow(desired, observed);
     let wanted: HashSet<(Kind, String)> = narrowed
         .to_read_again()
         .into_iter()
@@ -39,12 +39,7 @@ fn narrowed_plan(desired: &Desired, observed: &Observed, links: &[Link]) -> (Pla
         .cloned()
         .collect();
     let observed = narrowed.observed(fresh);
-    let plan = plan_within(
-        narrowed.desired,
-        &observed,
-        &narrowed.links,
-        &narrowed.context,
-    );
+    let plan = plan_within(narrowed.desired, &observed, &[], &narrowed.context);
     (plan, read_again)
 }
 
@@ -66,22 +61,12 @@ fn user(n: u128, name: &str, title: &[&str]) -> DesiredEntry {
     }
 }
 
-/// What a directory holds for `entry` once it was applied.
+/// What a directory holds for `entry` once it was applied, its DNs as it chose to spell them.
 fn held(entry: &DesiredEntry, anchor: &str) -> ObservedEntry {
-    ObservedEntry {
-        kind: entry.kind,
-        anchor: anchor.to_owned(),
-        location: entry.location.to_uppercase(),
-        managed_id: Some(entry.id),
-        attributes: entry
-            .attributes
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        members: entry.members.iter().map(|m| m.to_uppercase()).collect(),
-        adoptable: false,
-    }
+    let mut held = ObservedEntry::applied(entry, anchor);
+    held.location = held.location.to_uppercase();
+    held.members = held.members.iter().map(|m| m.to_uppercase()).collect();
+    held
 }
 
 #[test]
@@ -103,7 +88,7 @@ fn a_target_that_already_holds_everything_keeps_nothing_but_summaries() {
             .map(|(i, e)| held(e, &format!("anchor-{i}")))
             .collect(),
     };
-    let mut narrowed = narrow(&desired, &observed, &links_read(&observed));
+    let mut narrowed = narrow(&desired, &observed);
     assert!(narrowed.desired.entries.is_empty());
     assert!(narrowed.to_read_again().is_empty());
     assert!(narrowed.observed(Vec::new()).entries.is_empty());
@@ -132,17 +117,17 @@ fn a_changed_attribute_a_new_member_and_a_departed_user_are_all_that_is_kept() {
     desired.remove(19);
     let desired = Desired { entries: desired };
     let observed = Observed { entries: observed };
-    let (narrowed, read_again) = narrowed_plan(&desired, &observed, &[]);
+    let (narrowed, read_again) = narrowed_plan(&desired, &observed);
     assert_eq!(narrowed, plan(&desired, &observed, &[]));
     let names: Vec<&str> = narrowed.operations.iter().map(Operation::name).collect();
     assert_eq!(names, ["update_user", "add_members", "delete_user"]);
     assert_eq!(read_again, 2, "the changed user and the changed group");
 }
 
-/// A small world where names, anchors and locations collide often: entries of both kinds,
-/// links that are right, stale or point at the other kind, entries made by hand, entries a
-/// resource may adopt, deactivated users, and DNs that differ only in case.
-fn world() -> impl Strategy<Value = (Desired, Observed, Vec<Link>)> {
+/// A small world where names, markers and locations collide often: entries of both kinds,
+/// entries made by hand, entries a resource may adopt, deactivated users, and DNs that differ
+/// only in case.
+fn world() -> impl Strategy<Value = (Desired, Observed)> {
     let kind = prop_oneof![Just(Kind::User), Just(Kind::Group)];
     let name = prop::sample::select(vec!["a", "A", "b", "c", "d"]);
     let attributes = prop::collection::vec(
@@ -199,18 +184,11 @@ fn world() -> impl Strategy<Value = (Desired, Observed, Vec<Link>)> {
                 adoptable,
             },
         );
-    let link = (kind, 0u128..6, 0usize..8).prop_map(|(kind, id, anchor)| Link {
-        kind,
-        id: Uuid::from_u128(id),
-        anchor: format!("n{anchor}"),
-        location: String::new(),
-    });
     (
         prop::collection::vec(desired_entry, 0..10),
         prop::collection::vec(observed_entry, 0..10),
-        prop::collection::vec(link, 0..6),
     )
-        .prop_map(|(desired, observed, links)| {
+        .prop_map(|(desired, observed)| {
             // The store holds a resource once; a directory has one entry per DN and anchor.
             let mut ids = HashSet::new();
             let desired = desired
@@ -227,46 +205,18 @@ fn world() -> impl Strategy<Value = (Desired, Observed, Vec<Link>)> {
                     e
                 })
                 .collect();
-            (
-                Desired { entries: desired },
-                Observed { entries: observed },
-                links,
-            )
+            (Desired { entries: desired }, Observed { entries: observed })
         })
-}
-
-/// The links a run records: every managed entry it just read.
-fn links_read(observed: &Observed) -> Vec<Link> {
-    observed
-        .entries
-        .iter()
-        .filter_map(|o| {
-            o.managed_id.map(|id| Link {
-                kind: o.kind,
-                id,
-                anchor: o.anchor.clone(),
-                location: o.location.clone(),
-            })
-        })
-        .collect()
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
+    // Against `plan` with the links a run records, the managed entries of the same read:
+    // the narrowed run matches by marker alone, and plans the same.
     #[test]
-    fn a_narrowed_plan_is_the_plan_of_everything((desired, observed, links) in world()) {
-        let (narrowed, _) = narrowed_plan(&desired, &observed, &links);
-        prop_assert_eq!(narrowed, plan(&desired, &observed, &links));
-    }
-
-    // What lets the engine match by marker alone: an anchor recorded from the same read
-    // finds the entry the marker finds.
-    #[test]
-    fn with_the_links_of_the_same_read_markers_alone_plan_the_same(
-        (desired, observed, _) in world()
-    ) {
-        let (narrowed, _) = narrowed_plan(&desired, &observed, &[]);
-        prop_assert_eq!(narrowed, plan(&desired, &observed, &links_read(&observed)));
+    fn a_narrowed_plan_is_the_plan_of_everything((desired, observed) in world()) {
+        let (narrowed, _) = narrowed_plan(&desired, &observed);
+        prop_assert_eq!(narrowed, plan(&desired, &observed, &observed.links()));
     }
 }

@@ -50,24 +50,6 @@ fn group(n: u128, name: &str, members: &[&str]) -> DesiredEntry {
     }
 }
 
-/// What a target holds after applying `entry`, under `anchor`.
-fn held(entry: &DesiredEntry, anchor: &str) -> ObservedEntry {
-    ObservedEntry {
-        kind: entry.kind,
-        anchor: anchor.into(),
-        location: entry.location.clone(),
-        managed_id: Some(entry.id),
-        attributes: entry
-            .attributes
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        members: entry.members.clone(),
-        adoptable: false,
-    }
-}
-
 fn names(plan: &Plan) -> Vec<&'static str> {
     plan.operations.iter().map(Operation::name).collect()
 }
@@ -106,7 +88,10 @@ fn an_empty_target_gets_users_created_before_the_groups_that_contain_them() {
 fn a_target_that_holds_the_desired_state_needs_no_operation() {
     let (alice, staff) = (user(1, "alice"), group(10, "staff", &["alice"]));
     let observed = Observed {
-        entries: vec![held(&alice, "a-1"), held(&staff, "g-1")],
+        entries: vec![
+            ObservedEntry::applied(&alice, "a-1"),
+            ObservedEntry::applied(&staff, "g-1"),
+        ],
     };
     let desired = Desired {
         entries: vec![alice, staff],
@@ -121,7 +106,10 @@ fn a_rename_is_a_move_of_the_linked_entry_and_members_follow_it() {
     let alice = user(1, "alice");
     let staff = group(10, "staff", &["alice"]);
     let observed = Observed {
-        entries: vec![held(&alice, "a-1"), held(&staff, "g-1")],
+        entries: vec![
+            ObservedEntry::applied(&alice, "a-1"),
+            ObservedEntry::applied(&staff, "g-1"),
+        ],
     };
     let mut renamed = user(1, "alice2");
     renamed.attributes = attrs(&[("uid", &["alice2"]), ("mail", &["alice@x"]), ("title", &[])]);
@@ -175,7 +163,7 @@ fn a_rename_is_a_move_of_the_linked_entry_and_members_follow_it() {
 #[test]
 fn an_entry_moved_by_hand_is_found_by_its_anchor_and_moved_back() {
     let alice = user(1, "alice");
-    let mut moved = held(&alice, "a-1");
+    let mut moved = ObservedEntry::applied(&alice, "a-1");
     moved.location = "uid=alice,ou=elsewhere".into();
     let links = [Link {
         kind: Kind::User,
@@ -198,7 +186,7 @@ fn an_entry_moved_by_hand_is_found_by_its_anchor_and_moved_back() {
 #[test]
 fn attribute_drift_is_one_update_with_only_the_differing_attributes() {
     let alice = user(1, "alice");
-    let mut edited = held(&alice, "a-1");
+    let mut edited = ObservedEntry::applied(&alice, "a-1");
     edited.attributes.insert("mail".into(), set(&["hand@edit"]));
     edited.attributes.insert("title".into(), set(&["Boss"]));
     let plan = plan(
@@ -232,9 +220,9 @@ fn attribute_drift_is_one_update_with_only_the_differing_attributes() {
 
 #[test]
 fn managed_entries_without_a_resource_are_deleted_and_hand_made_ones_left_alone() {
-    let gone_user = held(&user(3, "carol"), "c-1");
-    let gone_group = held(&group(11, "old", &["carol"]), "g-2");
-    let mut hand_made = held(&user(4, "root"), "r-1");
+    let gone_user = ObservedEntry::applied(&user(3, "carol"), "c-1");
+    let gone_group = ObservedEntry::applied(&group(11, "old", &["carol"]), "g-2");
+    let mut hand_made = ObservedEntry::applied(&user(4, "root"), "r-1");
     hand_made.managed_id = None;
     let plan = plan(
         &Desired::default(),
@@ -251,7 +239,7 @@ fn managed_entries_without_a_resource_are_deleted_and_hand_made_ones_left_alone(
 #[test]
 fn a_desired_entry_whose_place_a_hand_made_entry_takes_is_a_conflict_not_a_takeover() {
     let alice = user(1, "alice");
-    let mut hand_made = held(&alice, "h-1");
+    let mut hand_made = ObservedEntry::applied(&alice, "h-1");
     hand_made.managed_id = None;
     hand_made
         .attributes
@@ -273,7 +261,7 @@ fn a_desired_entry_whose_place_a_hand_made_entry_takes_is_a_conflict_not_a_takeo
 #[test]
 fn an_adoptable_entry_at_the_desired_location_is_taken_over_not_a_conflict() {
     let alice = user(1, "alice");
-    let mut existing = held(&alice, "q-1");
+    let mut existing = ObservedEntry::applied(&alice, "q-1");
     existing.managed_id = None;
     existing.adoptable = true;
     existing.attributes.insert("mail".into(), set(&["old@x"]));
@@ -293,7 +281,7 @@ fn an_adoptable_entry_at_the_desired_location_is_taken_over_not_a_conflict() {
 #[test]
 fn entries_are_matched_by_marker_when_no_link_is_known() {
     let alice = user(1, "alice");
-    let mut elsewhere = held(&alice, "a-9");
+    let mut elsewhere = ObservedEntry::applied(&alice, "a-9");
     elsewhere.location = "uid=old,ou=people".into();
     let plan = plan(
         &Desired {
@@ -311,7 +299,10 @@ fn entries_are_matched_by_marker_when_no_link_is_known() {
 fn member_changes_say_when_a_group_was_or_becomes_empty() {
     let empty = group(10, "staff", &[]);
     let observed = Observed {
-        entries: vec![held(&user(1, "alice"), "a-1"), held(&empty, "g-1")],
+        entries: vec![
+            ObservedEntry::applied(&user(1, "alice"), "a-1"),
+            ObservedEntry::applied(&empty, "g-1"),
+        ],
     };
     let add = plan(
         &Desired {
@@ -329,8 +320,8 @@ fn member_changes_say_when_a_group_was_or_becomes_empty() {
     ));
     let full = Observed {
         entries: vec![
-            held(&user(1, "alice"), "a-1"),
-            held(&group(10, "staff", &["alice"]), "g-1"),
+            ObservedEntry::applied(&user(1, "alice"), "a-1"),
+            ObservedEntry::applied(&group(10, "staff", &["alice"]), "g-1"),
         ],
     };
     let remove = plan(
@@ -354,8 +345,8 @@ fn a_deactivated_users_changes_count_for_the_guard() {
     let mut bob = user(2, "bob");
     let observed = Observed {
         entries: vec![
-            held(&bob, "b-1"),
-            held(&group(10, "staff", &["bob"]), "g-1"),
+            ObservedEntry::applied(&bob, "b-1"),
+            ObservedEntry::applied(&group(10, "staff", &["bob"]), "g-1"),
         ],
     };
     bob.active = false;
@@ -374,16 +365,16 @@ fn every_kind_of_operation_comes_in_the_fixed_order() {
     let (keep, renamed, drifted) = (user(1, "keep"), user(2, "old"), user(3, "drift"));
     let (team, gone_group) = (group(10, "team", &["keep"]), group(11, "gone", &[]));
     let gone_user = user(4, "gone");
-    let mut drifted_held = held(&drifted, "d-1");
+    let mut drifted_held = ObservedEntry::applied(&drifted, "d-1");
     drifted_held.attributes.insert("mail".into(), set(&["x@y"]));
     let observed = Observed {
         entries: vec![
-            held(&keep, "k-1"),
-            held(&renamed, "r-1"),
+            ObservedEntry::applied(&keep, "k-1"),
+            ObservedEntry::applied(&renamed, "r-1"),
             drifted_held,
-            held(&team, "t-1"),
-            held(&gone_group, "g-1"),
-            held(&gone_user, "u-4"),
+            ObservedEntry::applied(&team, "t-1"),
+            ObservedEntry::applied(&gone_group, "g-1"),
+            ObservedEntry::applied(&gone_user, "u-4"),
         ],
     };
     let mut new_name = user(2, "new");

@@ -1,5 +1,5 @@
-//! Small file systems of a test's own (tmpfs mounts, so root only): a disk that fills up, a
-//! file system that turns read-only.
+//! Small file systems of a test's own (tmpfs mounts and loop-mounted ext4 images, so root
+//! only): a disk that fills up, a file system or a file that turns read-only.
 
 use super::postgres::REQUIRE_SERVICES;
 
@@ -9,14 +9,21 @@ pub fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
         .arg(dir)
-        .output();
+        .status()
+        .is_ok_and(|s| s.success());
+    mounted_or_skipped(mounted, "a tmpfs")
+}
+
+/// `Some` when `what` was mounted; otherwise a failure when the run requires every lane, or
+/// a note that the test is skipped.
+fn mounted_or_skipped(mounted: bool, what: &str) -> Option<()> {
     match mounted {
-        Ok(out) if out.status.success() => Some(()),
-        other if std::env::var_os(REQUIRE_SERVICES).is_some() => {
-            panic!("the disk-full test needs to mount a tmpfs (run as root): {other:?}")
+        true => Some(()),
+        false if std::env::var_os(REQUIRE_SERVICES).is_some() => {
+            panic!("this test needs to mount {what} (run as root, with loop devices for an image)")
         }
-        _ => {
-            crate::support::announce("note: disk-full test SKIPPED: cannot mount a tmpfs");
+        false => {
+            crate::support::announce(&format!("note: test SKIPPED: cannot mount {what}"));
             None
         }
     }
@@ -63,20 +70,7 @@ pub fn mount_ext4(dir: &std::path::Path, image: &std::path::Path, size: &str) ->
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
-    match mounted {
-        true => Some(()),
-        false if std::env::var_os(REQUIRE_SERVICES).is_some() => {
-            panic!(
-                "the read-only file test needs to mount an ext4 image (run as root, with e2fsprogs and loop devices)"
-            )
-        }
-        false => {
-            crate::support::announce(
-                "note: read-only file test SKIPPED: cannot mount an ext4 image",
-            );
-            None
-        }
-    }
+    mounted_or_skipped(mounted, "an ext4 image (e2fsprogs)")
 }
 
 /// Sets or clears the immutable flag of `files` (`chattr`): even descriptors already open can
