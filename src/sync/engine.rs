@@ -375,7 +375,7 @@ impl Reconciler {
             mapper.groups(page);
             mapper.drain().into_iter().for_each(&mut *each);
         }
-        mapper.finish().entries.into_iter().for_each(each);
+        mapper.finish(each);
         Ok(())
     }
 

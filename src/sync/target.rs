@@ -110,8 +110,17 @@ pub trait Mapper: Send {
     fn drain(&mut self) -> Vec<DesiredEntry> {
         Vec::new()
     }
-    /// The desired state of everything fed in.
-    fn finish(self: Box<Self>) -> Desired;
+    /// Hands `each` the rest of the desired state, one entry at a time, so a run that compares
+    /// entries as they come never holds them all (10,000 groups' member lists at once were a
+    /// no-change run's peak).
+    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry));
+
+    /// Everything `finish` hands over, collected.
+    fn finish_all(self: Box<Self>) -> Desired {
+        let mut entries = Vec::new();
+        self.finish(&mut |entry| entries.push(entry));
+        Desired { entries }
+    }
 }
 
 /// The default mapper: keeps every resource and maps them at the end.
@@ -131,8 +140,9 @@ impl<T: Target + ?Sized> Mapper for Collecting<'_, T> {
         self.groups.extend(page);
     }
 
-    fn finish(self: Box<Self>) -> Desired {
-        self.target.desired(self.tenant, &self.users, &self.groups)
+    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) {
+        let desired = self.target.desired(self.tenant, &self.users, &self.groups);
+        desired.entries.into_iter().for_each(each);
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the directory should hold for a tenant, built a page of users at a time: each user maps
-//! on its own, and only what a group needs of it (its member value) is kept. Groups are kept
+//! on its own, and only what a group needs of it (its RDN value) is kept. Groups are kept
 //! until the end: a group's members may be groups of a later page, so every group's location
-//! must be known before any member is resolved.
+//! must be known before any member is resolved. Then each group's entry is built and handed
+//! over on its own.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,7 +24,7 @@ pub fn desired(
     let mut mapper = LdapMapper::new(settings, tenant);
     users.iter().for_each(|user| mapper.user(user));
     mapper.groups.extend(groups.iter().map(PendingGroup::of));
-    Box::new(mapper).finish()
+    Box::new(mapper).finish_all()
 }
 
 /// Maps users as they come and groups at the end.
@@ -34,8 +35,10 @@ pub struct LdapMapper<'a> {
     rdn: String,
     posix: bool,
     entries: Vec<DesiredEntry>,
-    /// Each resource's member value; `None` for a deactivated user, who leaves its groups.
-    member_value: HashMap<Uuid, Option<String>>,
+    /// Each user's RDN value, from which its member value is built when a group needs it
+    /// (a DN is mostly the users' container, the same for every user); `None` for a
+    /// deactivated user, who leaves its groups.
+    user_rdn: HashMap<Uuid, Option<Box<str>>>,
     groups: Vec<PendingGroup>,
 }
 
@@ -67,7 +70,7 @@ impl<'a> LdapMapper<'a> {
             rdn: settings.user_rdn.to_lowercase(),
             posix: is_posix(settings),
             entries: Vec::new(),
-            member_value: HashMap::new(),
+            user_rdn: HashMap::new(),
             groups: Vec::new(),
         }
     }
@@ -101,12 +104,8 @@ impl<'a> LdapMapper<'a> {
             _ => &self.layout.users,
         };
         let location = format!("{}={},{container}", self.rdn, escape_rdn_value(&rdn_value));
-        // posixGroup members are bare uids (RFC 2307 memberUid), other classes' are DNs.
-        let member = match self.posix {
-            true => rdn_value,
-            false => location.clone(),
-        };
-        self.member_value.insert(id, active.then_some(member));
+        self.user_rdn
+            .insert(id, active.then(|| rdn_value.into_boxed_str()));
         self.entries.push(DesiredEntry {
             kind: Kind::User,
             id,
@@ -115,6 +114,27 @@ impl<'a> LdapMapper<'a> {
             members: BTreeSet::new(),
             active,
         });
+    }
+
+    /// What a group lists for a member: for an active user, its uid under posixGroup (RFC 2307
+    /// memberUid) and its DN otherwise (an active user's DN is always in the users' container);
+    /// for a group, its DN, as other classes nest groups by DN and posixGroup cannot.
+    fn member_value(&self, member: &MemberRef, groups: &HashMap<Uuid, String>) -> Option<String> {
+        match member {
+            MemberRef::User(id) => {
+                let rdn_value = self.user_rdn.get(&id.as_uuid())?.as_deref()?;
+                Some(match self.posix {
+                    true => rdn_value.to_owned(),
+                    false => format!(
+                        "{}={},{}",
+                        self.rdn,
+                        escape_rdn_value(rdn_value),
+                        self.layout.users
+                    ),
+                })
+            }
+            MemberRef::Group(id) => groups.get(&id.as_uuid()).cloned(),
+        }
     }
 }
 
@@ -131,43 +151,35 @@ impl Mapper for LdapMapper<'_> {
         std::mem::take(&mut self.entries)
     }
 
-    fn finish(self: Box<Self>) -> Desired {
+    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) {
         let mut mapper = *self;
-        // A posixGroup cannot hold groups; other classes nest by DN.
-        if !mapper.posix {
-            for group in &mapper.groups {
-                let location = group_location(&mapper.layout, &group.display_name);
-                mapper.member_value.insert(group.id, Some(location));
-            }
-        }
-        for group in &mapper.groups {
+        std::mem::take(&mut mapper.entries).into_iter().for_each(&mut *each);
+        let groups = std::mem::take(&mut mapper.groups);
+        let locations: HashMap<Uuid, String> = match mapper.posix {
+            true => HashMap::new(),
+            false => groups
+                .iter()
+                .map(|g| (g.id, group_location(&mapper.layout, &g.display_name)))
+                .collect(),
+        };
+        for group in groups {
             let id = group.id;
             let members = group
                 .members
                 .iter()
-                .filter_map(|m| {
-                    let member = match m {
-                        MemberRef::User(id) => id.as_uuid(),
-                        MemberRef::Group(id) => id.as_uuid(),
-                    };
-                    mapper.member_value.get(&member).cloned().flatten()
-                })
+                .filter_map(|m| mapper.member_value(m, &locations))
                 .collect();
-            mapper.entries.push(DesiredEntry {
+            each(DesiredEntry {
                 kind: Kind::Group,
                 id,
                 location: group_location(&mapper.layout, &group.display_name),
                 attributes: Attributes::from([
-                    ("cn".to_owned(), Values::from([group.display_name.clone()])),
+                    ("cn".to_owned(), Values::from([group.display_name])),
                     (mapper.marker_attribute.clone(), Values::from([marker(id)])),
                 ]),
                 members,
                 active: true,
             });
-        }
-        mapper.entries.shrink_to_fit();
-        Desired {
-            entries: mapper.entries,
         }
     }
 }
@@ -243,7 +255,7 @@ mod tests {
             let mut mapper: Box<dyn Mapper> = Box::new(LdapMapper::new(&settings, &tenant));
             users.chunks(page).for_each(|p| mapper.users(p.to_vec()));
             groups.chunks(page).for_each(|p| mapper.groups(p.to_vec()));
-            assert_eq!(mapper.finish(), whole, "pages of {page}");
+            assert_eq!(mapper.finish_all(), whole, "pages of {page}");
             // Taken out page by page, then the rest: the same entries in the same order.
             let mut mapper: Box<dyn Mapper> = Box::new(LdapMapper::new(&settings, &tenant));
             let mut entries = Vec::new();
@@ -258,7 +270,7 @@ mod tests {
                 entries.extend(drained);
             }
             groups.chunks(page).for_each(|p| mapper.groups(p.to_vec()));
-            entries.extend(mapper.finish().entries);
+            entries.extend(mapper.finish_all().entries);
             assert_eq!(Desired { entries }, whole, "drained in pages of {page}");
         }
     }
