@@ -1,7 +1,7 @@
 //! The links from a tenant's resources to their entries in a target: the anchor (entryUUID)
 //! and location each managed entry had when a run last read the target.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use crate::domain::sync::{LinkRef, TargetLink};
 use crate::domain::{DomainError, TenantId};
 
 /// Links are written and deleted in batches of this many rows.
-const LINK_BATCH: usize = 500;
+pub const LINK_BATCH: usize = 500;
 
 impl Store {
     /// The links of a tenant's resources in a target.
@@ -25,6 +25,34 @@ impl Store {
         let mut links = Vec::new();
         while let Some(page) = pages.next().await? {
             links.extend(page);
+        }
+        Ok(links)
+    }
+
+    /// The links of these resources (type and id), by id; a resource without one is left
+    /// out.
+    pub async fn links_of(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        resources: &[(&str, Uuid)],
+    ) -> Result<HashMap<Uuid, TargetLink>, DomainError> {
+        let mut links = HashMap::with_capacity(resources.len());
+        for chunk in resources.chunks(LINK_BATCH) {
+            let types: BTreeSet<&str> = chunk.iter().map(|(t, _)| *t).collect();
+            let rows = target_links::Entity::find()
+                .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
+                .filter(target_links::Column::Target.eq(target))
+                .filter(target_links::Column::ResourceType.is_in(types))
+                .filter(target_links::Column::ResourceId.is_in(chunk.iter().map(|(_, id)| *id)))
+                .all(self.reader())
+                .await
+                .map_err(error::classify)?;
+            for row in rows {
+                if chunk.contains(&(row.resource_type.as_str(), row.resource_id)) {
+                    links.insert(row.resource_id, link_of(row));
+                }
+            }
         }
         Ok(links)
     }
@@ -61,79 +89,178 @@ impl Store {
             .await
             .map_err(error::classify)?
             .into_iter()
-            .map(|row| TargetLink {
-                resource_type: row.resource_type,
-                resource_id: row.resource_id,
-                anchor: row.anchor,
-                location: row.location,
-            })
+            .map(link_of)
             .collect())
     }
 
     /// Makes the tenant's links in the target exactly `links` (the first of two for one
-    /// resource wins), in one transaction. Only rows that differ are written: every run calls
-    /// this with every managed entry it read, and rewriting 100,000 unchanged rows made a
-    /// no-change run a large write.
+    /// resource wins): [`LinkRecording`] over batches of them.
     pub async fn replace_links<'a>(
         &self,
         tenant_id: TenantId,
         target: &str,
         links: impl IntoIterator<Item = LinkRef<'a>>,
     ) -> Result<(), DomainError> {
-        // SCIM ids are UUIDs, unique across users and groups.
-        let mut wanted: HashMap<Uuid, LinkRef<'a>> = HashMap::new();
+        let mut recording = self.record_links(tenant_id, target);
+        let mut batch = Vec::with_capacity(LINK_BATCH);
         for link in links {
-            wanted.entry(link.resource_id).or_insert(link);
-        }
-        let mut stale: HashMap<String, Vec<Uuid>> = HashMap::new();
-        let mut pages = LinkPages::new(self, tenant_id, target);
-        while let Some(page) = pages.next().await? {
-            for held in page {
-                match wanted.get(&held.resource_id) {
-                    Some(link) if *link == held.borrowed() => {
-                        wanted.remove(&held.resource_id);
-                    }
-                    _ => stale
-                        .entry(held.resource_type)
-                        .or_default()
-                        .push(held.resource_id),
-                }
+            batch.push(link);
+            if batch.len() == LINK_BATCH {
+                recording.record(&batch).await?;
+                batch.clear();
             }
         }
-        if stale.is_empty() && wanted.is_empty() {
+        recording.record(&batch).await?;
+        recording.finish().await
+    }
+
+    /// Starts making the tenant's links in the target exactly what a read hands over.
+    pub fn record_links<'s>(&'s self, tenant_id: TenantId, target: &'s str) -> LinkRecording<'s> {
+        LinkRecording {
+            store: self,
+            tenant_id,
+            target,
+            types: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// Links recorded a batch at a time as a read streams, so neither the read's links nor the
+/// store's are ever held all at once (a map of 100,000 wanted links was a no-change run's
+/// peak). Every run records every managed entry it read, so only rows that differ are
+/// written: rewriting 100,000 unchanged rows made a no-change run a large write.
+///
+/// Each batch's writes are a transaction of their own, so SCIM writes are not held up for a
+/// whole read; a run that fails part way leaves some links as it read them and the others as
+/// an earlier run did, each true when it was read. Links of resources the read did not show
+/// are deleted by `finish`, which a run calls only after a complete read.
+pub struct LinkRecording<'s> {
+    store: &'s Store,
+    tenant_id: TenantId,
+    target: &'s str,
+    /// Resource types seen, so `seen` holds a byte per link rather than a string.
+    types: Vec<String>,
+    /// The resources recorded so far, and their type's place in `types`.
+    seen: HashMap<Uuid, u8>,
+}
+
+impl LinkRecording<'_> {
+    fn type_of(&mut self, resource_type: &str) -> u8 {
+        match self.types.iter().position(|t| t == resource_type) {
+            Some(i) => i as u8,
+            None => {
+                self.types.push(resource_type.to_owned());
+                (self.types.len() - 1) as u8
+            }
+        }
+    }
+
+    /// Records a batch of links; a resource already recorded keeps its first link.
+    pub async fn record(&mut self, links: &[LinkRef<'_>]) -> Result<(), DomainError> {
+        let mut fresh = Vec::with_capacity(links.len());
+        for link in links {
+            let kind = self.type_of(link.resource_type);
+            if let std::collections::hash_map::Entry::Vacant(v) = self.seen.entry(link.resource_id)
+            {
+                v.insert(kind);
+                fresh.push(link);
+            }
+        }
+        if fresh.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now();
-        let transaction = self.write().await?;
-        for (resource_type, ids) in &stale {
-            for chunk in ids.chunks(LINK_BATCH) {
+        let (tenant_id, target) = (self.tenant_id.as_uuid(), self.target);
+        let types: BTreeSet<&str> = fresh.iter().map(|l| l.resource_type).collect();
+        let ids: Vec<Uuid> = fresh.iter().map(|l| l.resource_id).collect();
+        // Both key columns are bound, so each backend looks the rows up by primary key.
+        let in_batch = || {
+            Condition::all()
+                .add(target_links::Column::TenantId.eq(tenant_id))
+                .add(target_links::Column::Target.eq(target))
+                .add(target_links::Column::ResourceType.is_in(types.iter().copied()))
+                .add(target_links::Column::ResourceId.is_in(ids.iter().copied()))
+        };
+        let held: HashMap<Uuid, target_links::Model> = target_links::Entity::find()
+            .filter(in_batch())
+            .all(self.store.reader())
+            .await
+            .map_err(error::classify)?
+            .into_iter()
+            .map(|row| (row.resource_id, row))
+            .collect();
+        let differing: Vec<&LinkRef<'_>> = fresh
+            .into_iter()
+            .filter(|link| {
+                held.get(&link.resource_id).is_none_or(|row| {
+                    (&*row.resource_type, &*row.anchor, &*row.location)
+                        != (link.resource_type, link.anchor, link.location)
+                })
+            })
+            .collect();
+        if differing.is_empty() {
+            return Ok(());
+        }
+        let now = self.store.clock.now();
+        let transaction = self.store.write().await?;
+        target_links::Entity::delete_many()
+            .filter(in_batch())
+            .filter(target_links::Column::ResourceId.is_in(differing.iter().map(|l| l.resource_id)))
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        let rows = differing.iter().map(|link| target_links::ActiveModel {
+            tenant_id: Set(tenant_id),
+            target: Set(target.to_owned()),
+            resource_type: Set(link.resource_type.to_owned()),
+            resource_id: Set(link.resource_id),
+            anchor: Set(link.anchor.to_owned()),
+            location: Set(link.location.to_owned()),
+            updated_at: Set(now),
+        });
+        target_links::Entity::insert_many(rows)
+            .exec(&transaction)
+            .await
+            .map_err(error::classify)?;
+        transaction.commit().await.map_err(error::classify)
+    }
+
+    /// Deletes the links of resources not recorded, or recorded as another type; call it
+    /// only after a complete read.
+    pub async fn finish(self) -> Result<(), DomainError> {
+        let mut pages = LinkPages::new(self.store, self.tenant_id, self.target);
+        while let Some(page) = pages.next().await? {
+            let mut stale: HashMap<&str, Vec<Uuid>> = HashMap::new();
+            for held in &page {
+                let recorded = self
+                    .seen
+                    .get(&held.resource_id)
+                    .map(|&t| &*self.types[t as usize]);
+                if recorded != Some(held.resource_type.as_str()) {
+                    stale
+                        .entry(&held.resource_type)
+                        .or_default()
+                        .push(held.resource_id);
+                }
+            }
+            if stale.is_empty() {
+                continue;
+            }
+            // Pages go by key, so deleting rows already passed moves no later row.
+            let transaction = self.store.write().await?;
+            for (resource_type, ids) in stale {
                 target_links::Entity::delete_many()
-                    .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-                    .filter(target_links::Column::Target.eq(target))
-                    .filter(target_links::Column::ResourceType.eq(resource_type.as_str()))
-                    .filter(target_links::Column::ResourceId.is_in(chunk.iter().copied()))
+                    .filter(target_links::Column::TenantId.eq(self.tenant_id.as_uuid()))
+                    .filter(target_links::Column::Target.eq(self.target))
+                    .filter(target_links::Column::ResourceType.eq(resource_type))
+                    .filter(target_links::Column::ResourceId.is_in(ids))
                     .exec(&transaction)
                     .await
                     .map_err(error::classify)?;
             }
+            transaction.commit().await.map_err(error::classify)?;
         }
-        let inserts: Vec<LinkRef<'a>> = wanted.into_values().collect();
-        for chunk in inserts.chunks(LINK_BATCH) {
-            let rows = chunk.iter().map(|link| target_links::ActiveModel {
-                tenant_id: Set(tenant_id.as_uuid()),
-                target: Set(target.to_owned()),
-                resource_type: Set(link.resource_type.to_owned()),
-                resource_id: Set(link.resource_id),
-                anchor: Set(link.anchor.to_owned()),
-                location: Set(link.location.to_owned()),
-                updated_at: Set(now),
-            });
-            target_links::Entity::insert_many(rows)
-                .exec(&transaction)
-                .await
-                .map_err(error::classify)?;
-        }
-        transaction.commit().await.map_err(error::classify)
+        Ok(())
     }
 }
 
@@ -168,5 +295,14 @@ impl<'a> LinkPages<'a> {
         self.done = page.len() < LINK_BATCH;
         self.after = page.last().cloned();
         Ok(Some(page))
+    }
+}
+
+fn link_of(row: target_links::Model) -> TargetLink {
+    TargetLink {
+        resource_type: row.resource_type,
+        resource_id: row.resource_id,
+        anchor: row.anchor,
+        location: row.location,
     }
 }

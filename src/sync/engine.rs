@@ -35,9 +35,9 @@ use super::model::{Desired, DesiredEntry, Observed, Operation, Plan};
 use super::narrow::ObservedIndex;
 use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
-use crate::domain::sync::LinkRef;
+use crate::domain::sync::{LinkRef, TargetLink};
 use crate::domain::{DomainError, Group, Tenant, User};
-use crate::store::Store;
+use crate::store::{LINK_BATCH, Store};
 
 /// Plan only, or apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -472,20 +472,45 @@ impl Reconciler {
         let name = target.name();
         let cannot_read = |e: TargetError| format!("cannot read {name}: {e}; nothing was changed");
         let mut index = ObservedIndex::new();
-        if let Err(e) = target
-            .observe_each(tenant, &mut |entry| index.push(entry))
-            .await
-        {
+        let mut recording = self.store.record_links(tenant.id, name);
+        let (read, recorded) = {
+            // The index hands over each resource's link as it reads the entry, and the links
+            // are recorded a batch at a time while the read goes on, so neither side holds
+            // them all. The channel closes when the read ends.
+            let (links, mut arriving) = tokio::sync::mpsc::unbounded_channel::<TargetLink>();
+            let read = async {
+                let links = links;
+                target
+                    .observe_each(tenant, &mut |entry| {
+                        if let Some(link) = index.push(entry) {
+                            let _ = links.send(link);
+                        }
+                    })
+                    .await
+            };
+            let record = async {
+                let mut batch = Vec::with_capacity(LINK_BATCH);
+                let mut failed = None;
+                while arriving.recv_many(&mut batch, LINK_BATCH).await > 0 {
+                    // After a failure the rest is only drained: the run fails anyway.
+                    if failed.is_none() {
+                        let refs: Vec<LinkRef<'_>> =
+                            batch.iter().map(TargetLink::borrowed).collect();
+                        failed = recording.record(&refs).await.err();
+                    }
+                    batch.clear();
+                }
+                failed.map_or(Ok(()), Err)
+            };
+            tokio::join!(read, record)
+        };
+        if let Err(e) = read {
             return Ok(Err(cannot_read(e)));
         }
+        recorded?;
+        // Only a complete read may drop the links of entries it did not see.
+        recording.finish().await?;
         index.shrink_to_fit();
-        let links = index.managed().map(|(kind, id, anchor, location)| LinkRef {
-            resource_type: kind.as_str(),
-            resource_id: id,
-            anchor,
-            location,
-        });
-        self.store.replace_links(tenant.id, name, links).await?;
         phase.end("read_target", report);
         // The links just recorded are the managed entries just read, so an entry's recorded
         // anchor finds the entry its marker finds: the marker alone matches (a property test
@@ -497,7 +522,17 @@ impl Reconciler {
         {
             return Ok(Err(format!("cannot read the store: {e}")));
         }
-        let mut narrowed = narrowing.finish();
+        let unnamed = narrowing.finish();
+        let linked: Vec<(&str, Uuid)> = unnamed
+            .linked()
+            .into_iter()
+            .map(|(kind, id)| (kind.as_str(), id))
+            .collect();
+        let links = self.store.links_of(tenant.id, name, &linked).await?;
+        let mut narrowed = match unnamed.name(&links) {
+            Ok(narrowed) => narrowed,
+            Err(why) => return Ok(Err(why)),
+        };
         phase.end("read_store", report);
         let fresh = match target
             .observe_again(tenant, &narrowed.to_read_again())

@@ -21,6 +21,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 2] = [Kind::User, Kind::Group];
+
     /// As stored in `target_links`.
     pub fn as_str(self) -> &'static str {
         match self {

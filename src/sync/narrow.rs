@@ -37,6 +37,7 @@ use uuid::Uuid;
 use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry};
 use super::plan::{Context, key};
 use super::values::Attributes;
+use crate::domain::sync::TargetLink;
 
 /// A 128-bit fingerprint, as two words (a `u128` would make every index slot 16-aligned).
 type Print = [u64; 2];
@@ -90,21 +91,30 @@ struct Summary {
     kind: Kind,
     adoptable: bool,
     managed_id: Option<Uuid>,
-    anchor: Box<str>,
-    location: Box<str>,
+    /// Its anchor and location, unless its resource's link holds them: the first entry read
+    /// with each marker is linked (see [`ObservedIndex::push`]), and the names of 100,000
+    /// managed entries were most of what a run held.
+    names: Option<Box<Names>>,
     anchor_print: Print,
     location_print: Print,
     content: Print,
 }
 
+/// An entry's anchor and location.
+#[derive(Debug)]
+struct Names {
+    anchor: Box<str>,
+    location: Box<str>,
+}
+
 impl Summary {
-    /// The entry as far as the summary knows it: enough for a delete, an unmanaged entry or
-    /// a conflict, which need no values.
-    fn entry(&self) -> ObservedEntry {
+    /// The entry as far as the summary knows it, given its names: enough for a delete, an
+    /// unmanaged entry or a conflict, which need no values.
+    fn entry(&self, anchor: &str, location: &str) -> ObservedEntry {
         ObservedEntry {
             kind: self.kind,
-            anchor: self.anchor.to_string(),
-            location: self.location.to_string(),
+            anchor: anchor.to_owned(),
+            location: location.to_owned(),
             managed_id: self.managed_id,
             attributes: Attributes::new(),
             members: Default::default(),
@@ -130,38 +140,56 @@ impl ObservedIndex {
         Self::default()
     }
 
-    /// Adds an entry as it is read, keeping only its summary.
-    pub fn push(&mut self, entry: ObservedEntry) {
+    /// Adds an entry as it is read, keeping only its summary. The first entry read with a
+    /// resource's marker is that resource's link, as the store records links (the first of
+    /// two wins): it is returned for the run to record, and the summary keeps no names; the
+    /// run looks up the few it needs again in the store ([`Unnamed::linked`]).
+    pub fn push(&mut self, entry: ObservedEntry) -> Option<TargetLink> {
         let index = self.entries.len() as u32;
-        let summary = Summary {
+        let linked = entry.managed_id.filter(|&id| !self.is_linked(id));
+        let mut summary = Summary {
             kind: entry.kind,
             adoptable: entry.adoptable,
             managed_id: entry.managed_id,
+            names: None,
             anchor_print: self.prints.of(entry.anchor.as_str()),
             location_print: self.prints.of(key(&entry.location).as_str()),
             content: self.prints.content(&entry.attributes, &entry.members),
-            anchor: entry.anchor.into_boxed_str(),
-            location: entry.location.into_boxed_str(),
         };
         if let Some(id) = summary.managed_id {
             self.by_marker.insert((summary.kind, id), index);
         }
         self.by_location.insert(summary.location_print, index);
+        let link = match linked {
+            Some(id) => Some(TargetLink {
+                resource_type: entry.kind.as_str().to_owned(),
+                resource_id: id,
+                anchor: entry.anchor,
+                location: entry.location,
+            }),
+            None => {
+                summary.names = Some(Box::new(Names {
+                    anchor: entry.anchor.into_boxed_str(),
+                    location: entry.location.into_boxed_str(),
+                }));
+                None
+            }
+        };
         self.entries.push(summary);
+        link
+    }
+
+    /// Whether an entry with this resource's marker was read already, of either kind (links
+    /// are by resource).
+    fn is_linked(&self, id: Uuid) -> bool {
+        Kind::ALL
+            .iter()
+            .any(|&kind| self.by_marker.contains_key(&(kind, id)))
     }
 
     /// Returns the memory a growing vector kept in reserve, once everything is read.
     pub fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
-    }
-
-    /// The entries dirsync manages, in the order they were read: kind, SCIM id, anchor and
-    /// location.
-    pub fn managed(&self) -> impl Iterator<Item = (Kind, Uuid, &str, &str)> {
-        self.entries.iter().filter_map(|s| {
-            s.managed_id
-                .map(|id| (s.kind, id, &*s.anchor, &*s.location))
-        })
     }
 
     /// Starts matching desired entries against the index.
@@ -197,7 +225,7 @@ pub struct Narrowing<'a> {
     inactive: HashSet<String>,
 }
 
-impl Narrowing<'_> {
+impl<'a> Narrowing<'a> {
     /// Matches one desired entry (in the order `plan` would see it) and keeps it if it could
     /// take part in an operation.
     pub fn consider(&mut self, entry: DesiredEntry) {
@@ -246,25 +274,16 @@ impl Narrowing<'_> {
 
     /// Ends the matching: every observed entry nothing matched is kept too (a delete or an
     /// unmanaged entry).
-    pub fn finish(mut self) -> Narrowed {
+    pub fn finish(mut self) -> Unnamed<'a> {
         for (i, summary) in self.index.entries.iter().enumerate() {
             if !self.matched.contains(&summary.anchor_print) {
                 self.keep(i, Need::Summary);
             }
         }
         let index = self.index;
-        Narrowed {
-            observed: self
-                .kept
-                .into_iter()
-                .map(|(i, need)| {
-                    let summary = &index.entries[i];
-                    match need {
-                        Need::Summary => Kept::Entry(summary.entry()),
-                        Need::Whole => Kept::ReadAgain(summary.kind, summary.location.to_string()),
-                    }
-                })
-                .collect(),
+        Unnamed {
+            index,
+            kept: self.kept,
             desired: Desired {
                 entries: self.desired,
             },
@@ -277,6 +296,59 @@ impl Narrowing<'_> {
                 inactive: self.inactive,
             },
         }
+    }
+}
+
+/// What a narrowed run keeps, before the kept entries that are linked get their names.
+#[derive(Debug)]
+pub struct Unnamed<'a> {
+    index: &'a ObservedIndex,
+    kept: BTreeMap<usize, Need>,
+    desired: Desired,
+    context: Context,
+}
+
+impl Unnamed<'_> {
+    /// The resources whose links name kept entries: kind and SCIM id.
+    pub fn linked(&self) -> Vec<(Kind, Uuid)> {
+        self.kept
+            .keys()
+            .map(|&i| &self.index.entries[i])
+            .filter(|s| s.names.is_none())
+            .filter_map(|s| s.managed_id.map(|id| (s.kind, id)))
+            .collect()
+    }
+
+    /// Names the kept entries, the linked ones from `links` (by SCIM id). A link missing is
+    /// an error: the run recorded every link it read.
+    pub fn name(self, links: &HashMap<Uuid, TargetLink>) -> Result<Narrowed, String> {
+        let index = self.index;
+        let mut observed = Vec::with_capacity(self.kept.len());
+        for (i, need) in self.kept {
+            let summary = &index.entries[i];
+            let (anchor, location) = match (&summary.names, summary.managed_id) {
+                (Some(names), _) => (&*names.anchor, &*names.location),
+                (None, Some(id)) => match links.get(&id) {
+                    Some(link) => (link.anchor.as_str(), link.location.as_str()),
+                    None => {
+                        return Err(format!(
+                            "the link of {} {id} recorded in this run is gone",
+                            summary.kind.as_str()
+                        ));
+                    }
+                },
+                (None, None) => return Err("an unmanaged entry has no names".into()),
+            };
+            observed.push(match need {
+                Need::Summary => Kept::Entry(summary.entry(anchor, location)),
+                Need::Whole => Kept::ReadAgain(summary.kind, location.to_owned()),
+            });
+        }
+        Ok(Narrowed {
+            observed,
+            desired: self.desired,
+            context: self.context,
+        })
     }
 }
 

@@ -153,7 +153,9 @@ impl Mapper for LdapMapper<'_> {
 
     fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) {
         let mut mapper = *self;
-        std::mem::take(&mut mapper.entries).into_iter().for_each(&mut *each);
+        std::mem::take(&mut mapper.entries)
+            .into_iter()
+            .for_each(&mut *each);
         let groups = std::mem::take(&mut mapper.groups);
         let locations: HashMap<Uuid, String> = match mapper.posix {
             true => HashMap::new(),

@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -7,18 +7,28 @@ use super::*;
 use crate::sync::model::{Operation, Plan, Values};
 use crate::sync::plan::{plan, plan_within};
 
-/// What a narrowed run keeps: the target reduced to summaries, then desired entries
-/// considered one by one.
+/// What a narrowed run keeps: the target reduced to summaries and the links handed over
+/// (recorded as the store does, by SCIM id), then desired entries considered one by one,
+/// and the kept entries named from those links.
 fn narrow(desired: &Desired, observed: &Observed) -> Narrowed {
     let mut index = ObservedIndex::new();
-    observed.entries.iter().cloned().for_each(|e| index.push(e));
+    let mut links: HashMap<Uuid, TargetLink> = HashMap::new();
+    for entry in observed.entries.iter().cloned() {
+        if let Some(link) = index.push(entry) {
+            let first = links.insert(link.resource_id, link);
+            assert!(first.is_none(), "one link per resource");
+        }
+    }
     let mut narrowing = index.narrow();
     desired
         .entries
         .iter()
         .cloned()
         .for_each(|e| narrowing.consider(e));
-    narrowing.finish()
+    match narrowing.finish().name(&links) {
+        Ok(narrowed) => narrowed,
+        Err(why) => panic!("{why}"),
+    }
 }
 
 /// Plans over `observed` and `desired` the way a narrowed run does, the entries kept read
