@@ -21,6 +21,7 @@ on_both_databases!(
     a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges,
     deactivated_users_leave_their_groups_and_come_back_when_reactivated,
     recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_not_rewritten,
+    links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_complete,
 );
 
 fn reconciler(app: &TestApp, target: Arc<MemoryTarget>) -> Reconciler {
@@ -291,4 +292,74 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
             .unwrap()
             .is_empty()
     );
+}
+
+async fn links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_complete(
+    app: TestApp,
+) {
+    use dirsync::domain::sync::TargetLink;
+    let link = |n: u128, kind: &str, location: &str| TargetLink {
+        resource_type: kind.to_owned(),
+        resource_id: uuid::Uuid::from_u128(n),
+        anchor: format!("a{n}"),
+        location: location.to_owned(),
+    };
+    let held = || async {
+        let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();
+        held.sort_by(|a, b| {
+            (a.resource_id, &a.resource_type).cmp(&(b.resource_id, &b.resource_type))
+        });
+        held
+    };
+    let earlier = [
+        link(1, "user", "uid=alice"),
+        link(2, "user", "uid=bob"),
+        link(3, "group", "cn=staff"),
+    ];
+    app.store
+        .replace_links(
+            app.tenant.id,
+            "ldap",
+            earlier.iter().map(TargetLink::borrowed),
+        )
+        .await
+        .unwrap();
+
+    // A read that stops after its first batch (Alice moved, resource 3 now read as a user)
+    // records what it read and drops nothing it did not reach.
+    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    let read = vec![link(1, "user", "uid=alice2"), link(3, "user", "uid=staff")];
+    recording.record(&refs(&read)).await.unwrap();
+    drop(recording);
+    // Resource 3's old link as a group goes only with a complete read.
+    assert_eq!(
+        held().await,
+        vec![
+            read[0].clone(),
+            earlier[1].clone(),
+            earlier[2].clone(),
+            read[1].clone()
+        ]
+    );
+
+    // A complete read in two batches: a resource named again in a later batch keeps its first
+    // link, and finishing drops what the read did not show (Bob).
+    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    recording.record(&refs(&read)).await.unwrap();
+    recording
+        .record(&refs(&[
+            link(1, "user", "uid=elsewhere"),
+            link(4, "group", "cn=new"),
+        ]))
+        .await
+        .unwrap();
+    recording.finish().await.unwrap();
+    assert_eq!(
+        held().await,
+        vec![read[0].clone(), read[1].clone(), link(4, "group", "cn=new")]
+    );
+}
+
+fn refs(links: &[dirsync::domain::sync::TargetLink]) -> Vec<dirsync::domain::sync::LinkRef<'_>> {
+    links.iter().map(|l| l.borrowed()).collect()
 }
