@@ -491,14 +491,23 @@ impl Reconciler {
             let record = async {
                 let mut batch = Vec::with_capacity(LINK_BATCH);
                 let mut failed = None;
-                while arriving.recv_many(&mut batch, LINK_BATCH).await > 0 {
-                    // After a failure the rest is only drained: the run fails anyway.
-                    if failed.is_none() {
-                        let refs: Vec<LinkRef<'_>> =
-                            batch.iter().map(TargetLink::borrowed).collect();
-                        failed = recording.record(&refs).await.err();
+                loop {
+                    // Whole batches: the read hands links over one at a time, and a query
+                    // per handful was most of a no-change run.
+                    let wanted = LINK_BATCH - batch.len();
+                    let closed = arriving.recv_many(&mut batch, wanted).await == 0;
+                    if batch.len() == LINK_BATCH || closed {
+                        // After a failure the rest is only drained: the run fails anyway.
+                        if failed.is_none() && !batch.is_empty() {
+                            let refs: Vec<LinkRef<'_>> =
+                                batch.iter().map(TargetLink::borrowed).collect();
+                            failed = recording.record(&refs).await.err();
+                        }
+                        batch.clear();
                     }
-                    batch.clear();
+                    if closed {
+                        break;
+                    }
                 }
                 failed.map_or(Ok(()), Err)
             };
