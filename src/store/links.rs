@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
@@ -69,16 +70,18 @@ impl Store {
             .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
             .filter(target_links::Column::Target.eq(target));
         if let Some(after) = after {
+            // A row-value comparison, which both backends answer from the primary key; the
+            // same condition spelled with OR made SQLite scan from the tenant's first link on
+            // every page (1.7 s for 100,000 links instead of 0.2).
             query = query.filter(
-                Condition::any()
-                    .add(target_links::Column::ResourceType.gt(after.resource_type.as_str()))
-                    .add(
-                        Condition::all()
-                            .add(
-                                target_links::Column::ResourceType.eq(after.resource_type.as_str()),
-                            )
-                            .add(target_links::Column::ResourceId.gt(after.resource_id)),
-                    ),
+                Expr::tuple([
+                    Expr::col(target_links::Column::ResourceType),
+                    Expr::col(target_links::Column::ResourceId),
+                ])
+                .gt(Expr::tuple([
+                    Expr::val(after.resource_type.as_str()),
+                    Expr::val(after.resource_id),
+                ])),
             );
         }
         Ok(query
