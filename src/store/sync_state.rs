@@ -162,7 +162,8 @@ impl Store {
             .map(|row| row.occurred_at))
     }
 
-    /// Every user of the tenant, read a keyset page at a time.
+    /// Every user of the tenant, read a keyset page at a time, without their groups (read
+    /// the groups for membership).
     pub async fn all_users(&self, tenant_id: TenantId) -> Result<Vec<User>, DomainError> {
         self.pages(tenant_id).collect().await
     }
@@ -184,8 +185,8 @@ impl Store {
     }
 }
 
-/// A resource a tenant is read in pages of: users (with their groups) or groups (with their
-/// members).
+/// A resource a tenant is read in pages of: users (without their groups, which the groups'
+/// members say) or groups (with their members).
 pub trait Paged: Sized + Send {
     /// What pages are keyed by.
     type Id: Copy + Send + Sync;
