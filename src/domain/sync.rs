@@ -71,3 +71,14 @@ impl TargetLink {
         }
     }
 }
+
+impl From<LinkRef<'_>> for TargetLink {
+    fn from(link: LinkRef<'_>) -> Self {
+        Self {
+            resource_type: link.resource_type.to_owned(),
+            resource_id: link.resource_id,
+            anchor: link.anchor.to_owned(),
+            location: link.location.to_owned(),
+        }
+    }
+}

@@ -475,8 +475,8 @@ impl Reconciler {
         let mut recording = self.store.record_links(tenant.id, name);
         let (read, recorded) = {
             // The index hands over each resource's link as it reads the entry, and the links
-            // are recorded a batch at a time while the read goes on, so neither side holds
-            // them all. The channel closes when the read ends.
+            // are compared with the store's a batch at a time while the read goes on, so
+            // neither side holds them all. The channel closes when the read ends.
             let (links, mut arriving) = tokio::sync::mpsc::unbounded_channel::<TargetLink>();
             let read = async {
                 let links = links;
@@ -517,7 +517,8 @@ impl Reconciler {
             return Ok(Err(cannot_read(e)));
         }
         recorded?;
-        // Only a complete read may drop the links of entries it did not see.
+        // Only a complete read writes what differs and drops the links of entries it did
+        // not see (see `LinkRecording`).
         recording.finish().await?;
         index.shrink_to_fit();
         phase.end("read_target", report);

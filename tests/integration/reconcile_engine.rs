@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use dirsync::store::{HELD_LINKS, LINK_BATCH};
 use dirsync::sync::memory::MemoryTarget;
 use dirsync::sync::{Guard, Mode, Outcome, Reconciler, Trigger};
 use reqwest::Method;
@@ -21,7 +22,7 @@ on_both_databases!(
     a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges,
     deactivated_users_leave_their_groups_and_come_back_when_reactivated,
     recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_not_rewritten,
-    links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_complete,
+    links_recorded_batch_by_batch_are_written_once_the_read_is_complete,
 );
 
 fn reconciler(app: &TestApp, target: Arc<MemoryTarget>) -> Reconciler {
@@ -294,9 +295,7 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
     );
 }
 
-async fn links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_complete(
-    app: TestApp,
-) {
+async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app: TestApp) {
     use dirsync::domain::sync::TargetLink;
     let link = |n: u128, kind: &str, location: &str| TargetLink {
         resource_type: kind.to_owned(),
@@ -325,25 +324,16 @@ async fn links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_com
         .await
         .unwrap();
 
-    // A read that stops after its first batch (Alice moved, resource 3 now read as a user)
-    // records what it read and drops nothing it did not reach.
+    // A read that stops part way (Alice moved, resource 3 now read as a user) writes nothing.
     let mut recording = app.store.record_links(app.tenant.id, "ldap");
     let read = vec![link(1, "user", "uid=alice2"), link(3, "user", "uid=staff")];
     recording.record(&refs(&read)).await.unwrap();
     drop(recording);
-    // Resource 3's old link as a group goes only with a complete read.
-    assert_eq!(
-        held().await,
-        vec![
-            read[0].clone(),
-            earlier[1].clone(),
-            earlier[2].clone(),
-            read[1].clone()
-        ]
-    );
+    assert_eq!(held().await, earlier.to_vec());
 
     // A complete read in two batches: a resource named again in a later batch keeps its first
-    // link, and finishing drops what the read did not show (Bob).
+    // link, and finishing writes what differs and drops what the read did not show (Bob, and
+    // resource 3 as a group).
     let mut recording = app.store.record_links(app.tenant.id, "ldap");
     recording.record(&refs(&read)).await.unwrap();
     recording
@@ -354,10 +344,20 @@ async fn links_recorded_batch_by_batch_drop_the_unseen_only_when_the_read_is_com
         .await
         .unwrap();
     recording.finish().await.unwrap();
-    assert_eq!(
-        held().await,
-        vec![read[0].clone(), read[1].clone(), link(4, "group", "cn=new")]
-    );
+    let complete = vec![read[0].clone(), read[1].clone(), link(4, "group", "cn=new")];
+    assert_eq!(held().await, complete);
+
+    // A first read of a large directory does not hold every new link until the end: past
+    // HELD_LINKS they are written as they come, and the rest wait for `finish`.
+    let many: Vec<TargetLink> = (100..100 + HELD_LINKS as u128 + 700)
+        .map(|n| link(n, "user", &format!("uid=u{n}")))
+        .collect();
+    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    for batch in many.chunks(LINK_BATCH) {
+        recording.record(&refs(batch)).await.unwrap();
+    }
+    drop(recording);
+    assert_eq!(held().await.len(), complete.len() + HELD_LINKS);
 }
 
 fn refs(links: &[dirsync::domain::sync::TargetLink]) -> Vec<dirsync::domain::sync::LinkRef<'_>> {
