@@ -105,10 +105,10 @@ impl Store {
         links: impl IntoIterator<Item = LinkRef<'a>>,
     ) -> Result<(), DomainError> {
         let mut recording = self.record_links(tenant_id, target);
-        let mut batch = Vec::with_capacity(LINK_BATCH);
+        let mut batch = Vec::with_capacity(LINK_LOOKUP);
         for link in links {
             batch.push(link);
-            if batch.len() == LINK_BATCH {
+            if batch.len() == LINK_LOOKUP {
                 recording.record(&batch).await?;
                 batch.clear();
             }
@@ -149,12 +149,18 @@ pub struct LinkRecording<'s> {
     types: Vec<String>,
     /// The resources recorded so far, and their type's place in `types`.
     seen: HashMap<Uuid, u8>,
-    /// Links that differ from the store's, not yet written.
-    differing: Vec<TargetLink>,
+    /// Links that differ from the store's, not yet written, and whether the store holds
+    /// one for the resource (to be replaced) or none.
+    differing: Vec<(TargetLink, bool)>,
 }
 
+/// Links compared with the store's in one query. A PostgreSQL table of 10,000 links is
+/// read whole for a lookup of 500 as for one of 5,000, so fewer, larger lookups; SQLite
+/// looks each id up by primary key either way.
+pub const LINK_LOOKUP: usize = 5_000;
+
 /// At most this many differing links wait for `finish`.
-pub const HELD_LINKS: usize = 10 * LINK_BATCH;
+pub const HELD_LINKS: usize = 2 * LINK_LOOKUP;
 
 impl LinkRecording<'_> {
     fn type_of(&mut self, resource_type: &str) -> u8 {
@@ -178,16 +184,18 @@ impl LinkRecording<'_> {
                 fresh.push(link);
             }
         }
-        for chunk in fresh.chunks(LINK_BATCH) {
+        for chunk in fresh.chunks(LINK_LOOKUP) {
             let held = self.held(chunk).await?;
-            let differing = chunk.iter().filter(|link| {
-                held.get(&link.resource_id).is_none_or(|row| {
+            for link in chunk {
+                let same = held.get(&link.resource_id).map(|row| {
                     (&*row.resource_type, &*row.anchor, &*row.location)
-                        != (link.resource_type, link.anchor, link.location)
-                })
-            });
-            self.differing
-                .extend(differing.map(|link| TargetLink::from(**link)));
+                        == (link.resource_type, link.anchor, link.location)
+                });
+                if same != Some(true) {
+                    self.differing
+                        .push((TargetLink::from(**link), same.is_some()));
+                }
+            }
         }
         if self.differing.len() >= HELD_LINKS {
             let differing = std::mem::take(&mut self.differing);
@@ -236,11 +244,11 @@ impl LinkRecording<'_> {
         self.write(&differing, &stale).await
     }
 
-    /// In one transaction: replaces each resource's link by the one given, and deletes the
-    /// `stale` ones (type and id).
+    /// In one transaction: stores each link given, replacing the resource's link where the
+    /// store holds one, and deletes the `stale` ones (type and id).
     async fn write(
         &self,
-        links: &[TargetLink],
+        links: &[(TargetLink, bool)],
         stale: &[(String, Uuid)],
     ) -> Result<(), DomainError> {
         if links.is_empty() && stale.is_empty() {
@@ -255,15 +263,26 @@ impl LinkRecording<'_> {
         let now = self.store.clock.now();
         let transaction = self.store.write().await?;
         for chunk in links.chunks(LINK_BATCH) {
-            let types: BTreeSet<&str> = chunk.iter().map(|l| l.resource_type.as_str()).collect();
-            target_links::Entity::delete_many()
-                .filter(of_target())
-                .filter(target_links::Column::ResourceType.is_in(types))
-                .filter(target_links::Column::ResourceId.is_in(chunk.iter().map(|l| l.resource_id)))
-                .exec(&transaction)
-                .await
-                .map_err(error::classify)?;
-            let rows = chunk.iter().map(|link| target_links::ActiveModel {
+            let replaced: Vec<&TargetLink> = chunk
+                .iter()
+                .filter(|(_, replaced)| *replaced)
+                .map(|(link, _)| link)
+                .collect();
+            // Only links the store holds are deleted first: on a first read there are none,
+            // and each DELETE is a search of the tenant's links.
+            if !replaced.is_empty() {
+                let types: BTreeSet<&str> =
+                    replaced.iter().map(|l| l.resource_type.as_str()).collect();
+                let ids = replaced.iter().map(|l| l.resource_id);
+                target_links::Entity::delete_many()
+                    .filter(of_target())
+                    .filter(target_links::Column::ResourceType.is_in(types))
+                    .filter(target_links::Column::ResourceId.is_in(ids))
+                    .exec(&transaction)
+                    .await
+                    .map_err(error::classify)?;
+            }
+            let rows = chunk.iter().map(|(link, _)| target_links::ActiveModel {
                 tenant_id: Set(tenant_id),
                 target: Set(self.target.to_owned()),
                 resource_type: Set(link.resource_type.clone()),

@@ -30,7 +30,7 @@ use sea_orm::{
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 pub use connect::{Backend, ConnectError};
-pub use links::{HELD_LINKS, LINK_BATCH, LinkRecording};
+pub use links::{HELD_LINKS, LINK_BATCH, LINK_LOOKUP, LinkRecording};
 pub use members::MemberResolution;
 pub use run_lock::RunLock;
 pub use sync_state::{Paged, Pages};

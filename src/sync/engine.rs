@@ -37,7 +37,7 @@ use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
 use crate::domain::sync::{LinkRef, TargetLink};
 use crate::domain::{DomainError, Group, Tenant, User};
-use crate::store::{LINK_BATCH, Store};
+use crate::store::{LINK_LOOKUP, Store};
 
 /// Plan only, or apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -489,14 +489,14 @@ impl Reconciler {
                     .await
             };
             let record = async {
-                let mut batch = Vec::with_capacity(LINK_BATCH);
+                let mut batch = Vec::with_capacity(LINK_LOOKUP);
                 let mut failed = None;
                 loop {
                     // Whole batches: the read hands links over one at a time, and a query
                     // per handful was most of a no-change run.
-                    let wanted = LINK_BATCH - batch.len();
+                    let wanted = LINK_LOOKUP - batch.len();
                     let closed = arriving.recv_many(&mut batch, wanted).await == 0;
-                    if batch.len() == LINK_BATCH || closed {
+                    if batch.len() == LINK_LOOKUP || closed {
                         // After a failure the rest is only drained: the run fails anyway.
                         if failed.is_none() && !batch.is_empty() {
                             let refs: Vec<LinkRef<'_>> =
