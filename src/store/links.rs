@@ -137,10 +137,10 @@ impl Store {
 /// 100,000 unchanged rows made a no-change run a large write.
 ///
 /// What differs is written by `finish`, with the deletion of the links the read did not show,
-/// in one transaction, so a run commits its links once (a commit a batch cost PostgreSQL an
-/// fsync each: 2.5 s for 11,000 new links). Only when more than [`HELD_LINKS`] differ (a
-/// directory read for the first time) are they written as they pass that; a read that fails
-/// then leaves those written, each as it was read.
+/// in one transaction, so a run commits its links once (on PostgreSQL each commit waits for
+/// a disk flush). Only when more than [`HELD_LINKS`] differ (a directory read for the first
+/// time) are they written as they pass that; a read that fails then leaves those written,
+/// each as it was read.
 pub struct LinkRecording<'s> {
     store: &'s Store,
     tenant_id: TenantId,
