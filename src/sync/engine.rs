@@ -32,12 +32,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::model::{Desired, DesiredEntry, Observed, Operation, Plan};
-use super::narrow::ObservedIndex;
 use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
-use crate::domain::sync::{LinkRef, TargetLink};
+use crate::domain::sync::LinkRef;
 use crate::domain::{DomainError, Group, Tenant, User};
-use crate::store::{LINK_LOOKUP, Store};
+use crate::store::Store;
+
+mod narrowed;
 
 /// Plan only, or apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -455,110 +456,6 @@ impl Reconciler {
         let mut plan = plan_within(desired, &observed, &observed.links(), &context);
         target.adjust(tenant, &mut plan, &observed);
         Ok(Ok(plan))
-    }
-
-    /// Plans while holding only a summary of each entry (see `sync::narrow`): the target is
-    /// read first and summarised as it streams, then each desired entry is compared with its
-    /// summary as the store's pages are mapped, and only what differs is kept and read again
-    /// in full. A no-change run of 100,000 users then holds summaries, not entries. `Err` is
-    /// why the run could not plan.
-    async fn plan_narrowed(
-        &self,
-        tenant: &Tenant,
-        target: &dyn Target,
-        report: &mut Report,
-        phase: &mut Phases,
-    ) -> Result<Planned, SyncError> {
-        let name = target.name();
-        let cannot_read = |e: TargetError| format!("cannot read {name}: {e}; nothing was changed");
-        let mut index = ObservedIndex::new();
-        let mut recording = self.store.record_links(tenant.id, name);
-        let (read, recorded) = {
-            // The index hands over each resource's link as it reads the entry, and the links
-            // are compared with the store's a batch at a time while the read goes on, so
-            // neither side holds them all. The channel closes when the read ends.
-            let (links, mut arriving) = tokio::sync::mpsc::unbounded_channel::<TargetLink>();
-            let read = async {
-                let links = links;
-                target
-                    .observe_each(tenant, &mut |entry| {
-                        if let Some(link) = index.push(entry) {
-                            let _ = links.send(link);
-                        }
-                    })
-                    .await
-            };
-            let record = async {
-                let mut batch = Vec::with_capacity(LINK_LOOKUP);
-                let mut failed = None;
-                loop {
-                    // Whole batches: the read hands links over one at a time, and a query
-                    // per handful was most of a no-change run.
-                    let wanted = LINK_LOOKUP - batch.len();
-                    let closed = arriving.recv_many(&mut batch, wanted).await == 0;
-                    if batch.len() == LINK_LOOKUP || closed {
-                        // After a failure the rest is only drained: the run fails anyway.
-                        if failed.is_none() && !batch.is_empty() {
-                            let refs: Vec<LinkRef<'_>> =
-                                batch.iter().map(TargetLink::borrowed).collect();
-                            failed = recording.record(&refs).await.err();
-                        }
-                        batch.clear();
-                    }
-                    if closed {
-                        break;
-                    }
-                }
-                failed.map_or(Ok(()), Err)
-            };
-            tokio::join!(read, record)
-        };
-        if let Err(e) = read {
-            return Ok(Err(cannot_read(e)));
-        }
-        recorded?;
-        // Only a complete read writes what differs and drops the links of entries it did
-        // not see (see `LinkRecording`).
-        recording.finish().await?;
-        index.shrink_to_fit();
-        phase.end("read_target", report);
-        // The links just recorded are the managed entries just read, so an entry's recorded
-        // anchor finds the entry its marker finds: the marker alone matches (a property test
-        // in `sync::narrow` checks it), and no map of 100,000 links is built.
-        let mut narrowing = index.narrow();
-        if let Err(e) = self
-            .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
-            .await
-        {
-            return Ok(Err(format!("cannot read the store: {e}")));
-        }
-        let unnamed = narrowing.finish();
-        let linked: Vec<(&str, Uuid)> = unnamed
-            .linked()
-            .into_iter()
-            .map(|(kind, id)| (kind.as_str(), id))
-            .collect();
-        let links = self.store.links_of(tenant.id, name, &linked).await?;
-        let mut narrowed = match unnamed.name(&links) {
-            Ok(narrowed) => narrowed,
-            Err(why) => return Ok(Err(why)),
-        };
-        phase.end("read_store", report);
-        let fresh = match target
-            .observe_again(tenant, &narrowed.to_read_again())
-            .await
-        {
-            Ok(fresh) => fresh,
-            Err(e) => return Ok(Err(cannot_read(e))),
-        };
-        let observed = narrowed.observed(fresh);
-        phase.end("read_target", report);
-        Ok(Ok(plan_within(
-            narrowed.desired,
-            &observed,
-            &[],
-            &narrowed.context,
-        )))
     }
 
     /// The rest of a run once it has a plan: stop in plan mode, ask the guard, apply.
