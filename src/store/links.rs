@@ -1,10 +1,12 @@
 //! The links from a tenant's resources to their entries in a target: the anchor (entryUUID)
 //! and location each managed entry had when a run last read the target.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::entity::target_links;
@@ -38,24 +40,67 @@ impl Store {
         target: &str,
         resources: &[(&str, Uuid)],
     ) -> Result<HashMap<Uuid, TargetLink>, DomainError> {
-        let mut links = HashMap::with_capacity(resources.len());
-        for chunk in resources.chunks(LINK_BATCH) {
+        let rows = self.link_rows(tenant_id, target, resources).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.resource_id, link_of(row)))
+            .collect())
+    }
+
+    /// The rows of exactly these links (type and id), [`LINK_LOOKUP`] per query.
+    async fn link_rows(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+        keys: &[(&str, Uuid)],
+    ) -> Result<Vec<target_links::Model>, DomainError> {
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(LINK_LOOKUP) {
+            let wanted: HashSet<(&str, Uuid)> = chunk.iter().copied().collect();
             let types: BTreeSet<&str> = chunk.iter().map(|(t, _)| *t).collect();
-            let rows = target_links::Entity::find()
-                .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-                .filter(target_links::Column::Target.eq(target))
+            // Both key columns are bound, so each backend looks the rows up by primary key;
+            // the pairs the two lists cross into that were not asked for are dropped.
+            let found = target_links::Entity::find()
+                .filter(of_target(tenant_id, target))
                 .filter(target_links::Column::ResourceType.is_in(types))
                 .filter(target_links::Column::ResourceId.is_in(chunk.iter().map(|(_, id)| *id)))
                 .all(self.reader())
                 .await
                 .map_err(error::classify)?;
-            for row in rows {
-                if chunk.contains(&(row.resource_type.as_str(), row.resource_id)) {
-                    links.insert(row.resource_id, link_of(row));
-                }
+            rows.extend(
+                found
+                    .into_iter()
+                    .filter(|row| wanted.contains(&(row.resource_type.as_str(), row.resource_id))),
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Deletes exactly these links (type and id), a type at a time: the two lists crossed
+    /// could name a link of one resource under another type, which may be current.
+    async fn delete_links(
+        connection: &impl ConnectionTrait,
+        tenant_id: TenantId,
+        target: &str,
+        keys: &[(&str, Uuid)],
+    ) -> Result<(), DomainError> {
+        for chunk in keys.chunks(LINK_BATCH) {
+            let types: BTreeSet<&str> = chunk.iter().map(|(t, _)| *t).collect();
+            for resource_type in types {
+                let ids = chunk
+                    .iter()
+                    .filter(|(t, _)| *t == resource_type)
+                    .map(|(_, id)| *id);
+                target_links::Entity::delete_many()
+                    .filter(of_target(tenant_id, target))
+                    .filter(target_links::Column::ResourceType.eq(resource_type))
+                    .filter(target_links::Column::ResourceId.is_in(ids))
+                    .exec(connection)
+                    .await
+                    .map_err(error::classify)?;
             }
         }
-        Ok(links)
+        Ok(())
     }
 
     /// Up to [`LINK_BATCH`] links after `after`, in primary-key order. Read whole in one
@@ -66,9 +111,7 @@ impl Store {
         target: &str,
         after: Option<&TargetLink>,
     ) -> Result<Vec<TargetLink>, DomainError> {
-        let mut query = target_links::Entity::find()
-            .filter(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
-            .filter(target_links::Column::Target.eq(target));
+        let mut query = target_links::Entity::find().filter(of_target(tenant_id, target));
         if let Some(after) = after {
             // A row-value comparison, which both backends answer from the primary key; the
             // same condition spelled with OR made SQLite scan from the tenant's first link on
@@ -184,17 +227,23 @@ impl LinkRecording<'_> {
                 fresh.push(link);
             }
         }
-        for chunk in fresh.chunks(LINK_LOOKUP) {
-            let held = self.held(chunk).await?;
-            for link in chunk {
-                let same = held.get(&link.resource_id).map(|row| {
-                    (&*row.resource_type, &*row.anchor, &*row.location)
-                        == (link.resource_type, link.anchor, link.location)
-                });
-                if same != Some(true) {
-                    self.differing
-                        .push((TargetLink::from(**link), same.is_some()));
-                }
+        let keys: Vec<(&str, Uuid)> = fresh
+            .iter()
+            .map(|l| (l.resource_type, l.resource_id))
+            .collect();
+        let held: HashMap<Uuid, target_links::Model> = self
+            .store
+            .link_rows(self.tenant_id, self.target, &keys)
+            .await?
+            .into_iter()
+            .map(|row| (row.resource_id, row))
+            .collect();
+        for link in fresh {
+            let held = held.get(&link.resource_id);
+            if held.is_none_or(|row| (&*row.anchor, &*row.location) != (link.anchor, link.location))
+            {
+                self.differing
+                    .push((TargetLink::from(*link), held.is_some()));
             }
         }
         if self.differing.len() >= HELD_LINKS {
@@ -202,26 +251,6 @@ impl LinkRecording<'_> {
             self.write(&differing, &[]).await?;
         }
         Ok(())
-    }
-
-    /// What the store holds for these resources, by id.
-    async fn held(
-        &self,
-        links: &[&LinkRef<'_>],
-    ) -> Result<HashMap<Uuid, target_links::Model>, DomainError> {
-        let types: BTreeSet<&str> = links.iter().map(|l| l.resource_type).collect();
-        // Both key columns are bound, so each backend looks the rows up by primary key.
-        Ok(target_links::Entity::find()
-            .filter(target_links::Column::TenantId.eq(self.tenant_id.as_uuid()))
-            .filter(target_links::Column::Target.eq(self.target))
-            .filter(target_links::Column::ResourceType.is_in(types))
-            .filter(target_links::Column::ResourceId.is_in(links.iter().map(|l| l.resource_id)))
-            .all(self.store.reader())
-            .await
-            .map_err(error::classify)?
-            .into_iter()
-            .map(|row| (row.resource_id, row))
-            .collect())
     }
 
     /// Writes the links that differ and deletes those of resources not recorded, or recorded
@@ -255,33 +284,17 @@ impl LinkRecording<'_> {
             return Ok(());
         }
         let tenant_id = self.tenant_id.as_uuid();
-        let of_target = || {
-            Condition::all()
-                .add(target_links::Column::TenantId.eq(tenant_id))
-                .add(target_links::Column::Target.eq(self.target))
-        };
         let now = self.store.clock.now();
         let transaction = self.store.write().await?;
         for chunk in links.chunks(LINK_BATCH) {
-            let replaced: Vec<&TargetLink> = chunk
-                .iter()
-                .filter(|(_, replaced)| *replaced)
-                .map(|(link, _)| link)
-                .collect();
             // Only links the store holds are deleted first: on a first read there are none,
             // and each DELETE is a search of the tenant's links.
-            if !replaced.is_empty() {
-                let types: BTreeSet<&str> =
-                    replaced.iter().map(|l| l.resource_type.as_str()).collect();
-                let ids = replaced.iter().map(|l| l.resource_id);
-                target_links::Entity::delete_many()
-                    .filter(of_target())
-                    .filter(target_links::Column::ResourceType.is_in(types))
-                    .filter(target_links::Column::ResourceId.is_in(ids))
-                    .exec(&transaction)
-                    .await
-                    .map_err(error::classify)?;
-            }
+            let replaced: Vec<(&str, Uuid)> = chunk
+                .iter()
+                .filter(|(_, replaced)| *replaced)
+                .map(|(link, _)| (link.resource_type.as_str(), link.resource_id))
+                .collect();
+            Store::delete_links(&transaction, self.tenant_id, self.target, &replaced).await?;
             let rows = chunk.iter().map(|(link, _)| target_links::ActiveModel {
                 tenant_id: Set(tenant_id),
                 target: Set(self.target.to_owned()),
@@ -296,25 +309,8 @@ impl LinkRecording<'_> {
                 .await
                 .map_err(error::classify)?;
         }
-        for chunk in stale.chunks(LINK_BATCH) {
-            for resource_type in chunk
-                .iter()
-                .map(|(t, _)| t.as_str())
-                .collect::<BTreeSet<_>>()
-            {
-                let ids = chunk
-                    .iter()
-                    .filter(|(t, _)| t == resource_type)
-                    .map(|(_, id)| *id);
-                target_links::Entity::delete_many()
-                    .filter(of_target())
-                    .filter(target_links::Column::ResourceType.eq(resource_type))
-                    .filter(target_links::Column::ResourceId.is_in(ids))
-                    .exec(&transaction)
-                    .await
-                    .map_err(error::classify)?;
-            }
-        }
+        let stale: Vec<(&str, Uuid)> = stale.iter().map(|(t, id)| (t.as_str(), *id)).collect();
+        Store::delete_links(&transaction, self.tenant_id, self.target, &stale).await?;
         transaction.commit().await.map_err(error::classify)
     }
 }
@@ -360,4 +356,11 @@ fn link_of(row: target_links::Model) -> TargetLink {
         anchor: row.anchor,
         location: row.location,
     }
+}
+
+/// The rows of a tenant's links in a target.
+fn of_target(tenant_id: TenantId, target: &str) -> Condition {
+    Condition::all()
+        .add(target_links::Column::TenantId.eq(tenant_id.as_uuid()))
+        .add(target_links::Column::Target.eq(target))
 }

@@ -437,14 +437,14 @@ impl Reconciler {
             .map_store(tenant, target, &mut |entry| entries.push(entry))
             .await
         {
-            return Ok(Err(format!("cannot read the store: {e}")));
+            return Ok(Err(cannot_read_store(e)));
         }
         entries.shrink_to_fit();
         let desired = Desired { entries };
         phase.end("read_store", report);
         let observed = match target.observe(tenant).await {
             Ok(observed) => observed,
-            Err(e) => return Ok(Err(format!("cannot read {name}: {e}; nothing was changed"))),
+            Err(e) => return Ok(Err(cannot_read(name, e))),
         };
         // The links recorded are the ones just observed, so the plan matches by them as read
         // rather than reading them back.
@@ -529,6 +529,16 @@ impl Phases {
         *report.phases_ms.entry(name).or_insert(0) += (now - self.0).as_millis() as u64;
         self.0 = now;
     }
+}
+
+/// Why a run stopped when its read of the store failed.
+fn cannot_read_store(e: DomainError) -> String {
+    format!("cannot read the store: {e}")
+}
+
+/// Why a run stopped when its read of `target` failed: before anything was applied.
+fn cannot_read(target: &str, e: TargetError) -> String {
+    format!("cannot read {target}: {e}; nothing was changed")
 }
 
 /// The links a read shows: every managed entry's anchor and location.

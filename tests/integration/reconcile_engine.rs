@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use dirsync::domain::sync::TargetLink;
 use dirsync::store::{HELD_LINKS, LINK_BATCH};
 use dirsync::sync::memory::MemoryTarget;
 use dirsync::sync::{Guard, Mode, Outcome, Reconciler, Trigger};
@@ -209,27 +210,11 @@ async fn a_target_that_goes_away_mid_run_stops_the_run_and_the_next_converges(ap
 async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_not_rewritten(
     app: TestApp,
 ) {
-    use dirsync::domain::sync::TargetLink;
-    let link = |n: u128, kind: &str, anchor: &str, location: &str| TargetLink {
-        resource_type: kind.to_owned(),
-        resource_id: uuid::Uuid::from_u128(n),
-        anchor: anchor.to_owned(),
-        location: location.to_owned(),
-    };
     // Replaces the links and reads them back in id order.
     let app = &app;
     let replace = |links: Vec<TargetLink>| async move {
-        app.store
-            .replace_links(
-                app.tenant.id,
-                "ldap",
-                links.iter().map(TargetLink::borrowed),
-            )
-            .await
-            .unwrap();
-        let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();
-        held.sort_by_key(|l| l.resource_id);
-        held
+        replace_links(app, &links).await;
+        held_links(app).await
     };
     let first = vec![
         link(1, "user", "a1", "uid=alice"),
@@ -296,37 +281,20 @@ async fn recorded_links_become_exactly_what_a_run_read_and_unchanged_ones_are_no
 }
 
 async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app: TestApp) {
-    use dirsync::domain::sync::TargetLink;
-    let link = |n: u128, kind: &str, location: &str| TargetLink {
-        resource_type: kind.to_owned(),
-        resource_id: uuid::Uuid::from_u128(n),
-        anchor: format!("a{n}"),
-        location: location.to_owned(),
-    };
-    let held = || async {
-        let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();
-        held.sort_by(|a, b| {
-            (a.resource_id, &a.resource_type).cmp(&(b.resource_id, &b.resource_type))
-        });
-        held
-    };
+    let held = || held_links(&app);
     let earlier = [
-        link(1, "user", "uid=alice"),
-        link(2, "user", "uid=bob"),
-        link(3, "group", "cn=staff"),
+        link(1, "user", "a1", "uid=alice"),
+        link(2, "user", "a2", "uid=bob"),
+        link(3, "group", "a3", "cn=staff"),
     ];
-    app.store
-        .replace_links(
-            app.tenant.id,
-            "ldap",
-            earlier.iter().map(TargetLink::borrowed),
-        )
-        .await
-        .unwrap();
+    replace_links(&app, &earlier).await;
 
     // A read that stops part way (Alice moved, resource 3 now read as a user) writes nothing.
     let mut recording = app.store.record_links(app.tenant.id, "ldap");
-    let read = vec![link(1, "user", "uid=alice2"), link(3, "user", "uid=staff")];
+    let read = vec![
+        link(1, "user", "a1", "uid=alice2"),
+        link(3, "user", "a3", "uid=staff"),
+    ];
     recording.record(&refs(&read)).await.unwrap();
     drop(recording);
     assert_eq!(held().await, earlier.to_vec());
@@ -338,28 +306,72 @@ async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app
     recording.record(&refs(&read)).await.unwrap();
     recording
         .record(&refs(&[
-            link(1, "user", "uid=elsewhere"),
-            link(4, "group", "cn=new"),
+            link(1, "user", "a1", "uid=elsewhere"),
+            link(4, "group", "a4", "cn=new"),
         ]))
         .await
         .unwrap();
     recording.finish().await.unwrap();
-    let complete = vec![read[0].clone(), read[1].clone(), link(4, "group", "cn=new")];
+    let complete = vec![
+        read[0].clone(),
+        read[1].clone(),
+        link(4, "group", "a4", "cn=new"),
+    ];
     assert_eq!(held().await, complete);
+
+    // Resource 4 read again as a user at the same anchor and DN, in a batch that also holds a
+    // group: its link as a group is no answer for it as a user, so it gets a new link.
+    let retyped = vec![
+        read[0].clone(),
+        read[1].clone(),
+        link(4, "user", "a4", "cn=new"),
+        link(5, "group", "a5", "cn=five"),
+    ];
+    replace_links(&app, &retyped).await;
+    assert_eq!(held().await, retyped);
 
     // A first read of a large directory does not hold every new link until the end: past
     // HELD_LINKS they are written as they come, and the rest wait for `finish`.
     let many: Vec<TargetLink> = (100..100 + HELD_LINKS as u128 + 700)
-        .map(|n| link(n, "user", &format!("uid=u{n}")))
+        .map(|n| link(n, "user", &format!("a{n}"), &format!("uid=u{n}")))
         .collect();
     let mut recording = app.store.record_links(app.tenant.id, "ldap");
     for batch in many.chunks(LINK_BATCH) {
         recording.record(&refs(batch)).await.unwrap();
     }
     drop(recording);
-    assert_eq!(held().await.len(), complete.len() + HELD_LINKS);
+    assert_eq!(held().await.len(), retyped.len() + HELD_LINKS);
 }
 
-fn refs(links: &[dirsync::domain::sync::TargetLink]) -> Vec<dirsync::domain::sync::LinkRef<'_>> {
+fn refs(links: &[TargetLink]) -> Vec<dirsync::domain::sync::LinkRef<'_>> {
     links.iter().map(|l| l.borrowed()).collect()
+}
+
+/// A link of resource `n`.
+fn link(n: u128, kind: &str, anchor: &str, location: &str) -> TargetLink {
+    TargetLink {
+        resource_type: kind.to_owned(),
+        resource_id: uuid::Uuid::from_u128(n),
+        anchor: anchor.to_owned(),
+        location: location.to_owned(),
+    }
+}
+
+/// The tenant's LDAP links, by resource id and type.
+async fn held_links(app: &TestApp) -> Vec<TargetLink> {
+    let mut held = app.store.links(app.tenant.id, "ldap").await.unwrap();
+    held.sort_by(|a, b| (a.resource_id, &a.resource_type).cmp(&(b.resource_id, &b.resource_type)));
+    held
+}
+
+/// Makes the tenant's LDAP links exactly `links`.
+async fn replace_links(app: &TestApp, links: &[TargetLink]) {
+    app.store
+        .replace_links(
+            app.tenant.id,
+            "ldap",
+            links.iter().map(TargetLink::borrowed),
+        )
+        .await
+        .unwrap();
 }

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{Phases, Planned, Reconciler, Report, SyncError};
+use super::{Phases, Planned, Reconciler, Report, SyncError, cannot_read, cannot_read_store};
 use crate::domain::Tenant;
 use crate::domain::sync::{LinkRef, TargetLink};
 use crate::store::LINK_LOOKUP;
@@ -26,10 +26,9 @@ impl Reconciler {
         phase: &mut Phases,
     ) -> Result<Planned, SyncError> {
         let name = target.name();
-        let cannot_read = |e: TargetError| format!("cannot read {name}: {e}; nothing was changed");
         let mut index = ObservedIndex::new();
         if let Err(e) = self.summarise(tenant, target, &mut index).await? {
-            return Ok(Err(cannot_read(e)));
+            return Ok(Err(cannot_read(name, e)));
         }
         index.shrink_to_fit();
         phase.end("read_target", report);
@@ -41,7 +40,7 @@ impl Reconciler {
             .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
             .await
         {
-            return Ok(Err(format!("cannot read the store: {e}")));
+            return Ok(Err(cannot_read_store(e)));
         }
         let unnamed = narrowing.finish();
         let linked: Vec<(&str, Uuid)> = unnamed
@@ -60,7 +59,7 @@ impl Reconciler {
             .await
         {
             Ok(fresh) => fresh,
-            Err(e) => return Ok(Err(cannot_read(e))),
+            Err(e) => return Ok(Err(cannot_read(name, e))),
         };
         let observed = narrowed.observed(fresh);
         phase.end("read_target", report);
@@ -99,26 +98,25 @@ impl Reconciler {
         };
         let record = async {
             let mut batch = Vec::with_capacity(LINK_LOOKUP);
-            let mut failed = None;
+            let mut recorded = Ok(());
             loop {
                 // Whole lookups: the read hands links over one at a time, and a query per
                 // handful would be thousands of round trips.
                 let wanted = LINK_LOOKUP - batch.len();
                 let closed = arriving.recv_many(&mut batch, wanted).await == 0;
-                if batch.len() == LINK_LOOKUP || closed {
-                    // After a failure the rest is only drained: the run fails anyway.
-                    if failed.is_none() && !batch.is_empty() {
-                        let refs: Vec<LinkRef<'_>> =
-                            batch.iter().map(TargetLink::borrowed).collect();
-                        failed = recording.record(&refs).await.err();
-                    }
-                    batch.clear();
+                if batch.len() < LINK_LOOKUP && !closed {
+                    continue;
                 }
+                // After a failure the rest is only drained: the run fails anyway.
+                if recorded.is_ok() && !batch.is_empty() {
+                    let refs: Vec<LinkRef<'_>> = batch.iter().map(TargetLink::borrowed).collect();
+                    recorded = recording.record(&refs).await;
+                }
+                batch.clear();
                 if closed {
-                    break;
+                    return recorded;
                 }
             }
-            failed.map_or(Ok(()), Err)
         };
         let (read, recorded) = tokio::join!(read, record);
         if let Err(e) = read {
