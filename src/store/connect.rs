@@ -8,6 +8,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
+use super::inline_reads::InlineReads;
 use super::{Store, error};
 use crate::clock::SharedClock;
 use crate::configuration::{DatabaseSettings, DatabaseUrl};
@@ -156,8 +157,16 @@ impl Store {
                     .await
                     .map_err(|e| open_error(e.to_string()))?;
                 warn_unless_sqlite_keeps_plans(&reader).await;
+                let inline = InlineReads::open(
+                    path,
+                    settings.max_connections as usize,
+                    READER_CACHE_KIB,
+                    SQLITE_BUSY_TIMEOUT,
+                )
+                .map_err(|e| open_error(e.to_string()))?;
                 Ok(Store {
                     reader,
+                    inline: Some(std::sync::Arc::new(inline)),
                     writer,
                     backend: Backend::Sqlite,
                     clock,
@@ -177,6 +186,7 @@ impl Store {
                     .map_err(|e| open_error(e.to_string()))?;
                 Ok(Store {
                     reader: pool.clone(),
+                    inline: None,
                     writer: pool,
                     backend: Backend::Postgres,
                     clock,

@@ -87,15 +87,8 @@ impl Store {
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Groups, filter)?);
         }
-        let (models, total) = super::listing::page(
-            self.reader(),
-            self.backend,
-            Table::Groups,
-            select,
-            groups::Column::Id,
-            query,
-        )
-        .await?;
+        let (models, total) =
+            super::listing::page(self, Table::Groups, select, groups::Column::Id, query).await?;
         Ok(Page {
             items: self.groups_with_members(models, with_members).await?,
             total,

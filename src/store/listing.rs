@@ -5,10 +5,11 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
     QueryTrait, Select,
 };
+use serde::de::DeserializeOwned;
 
-use super::error;
 use super::query::{self, Table};
 use super::users::sort_order;
+use super::{Store, error};
 use crate::domain::{DomainError, ListQuery};
 
 /// Reads the page `query` asks for out of `filtered` (the tenant's rows matching the filter) in
@@ -18,10 +19,9 @@ use crate::domain::{DomainError, ListQuery};
 /// The count runs only when the page cannot tell it: a page shorter than asked for, not past the
 /// end, is the end of the result, so `totalResults` is what came before it plus what it holds.
 /// That spares the count for the lookups IdPs make all day (`userName eq "…"` finds one user or
-/// none).
+/// none). Such a lookup, by a key (`query::finds_by_key`), is a point read (`Store::read_rows`).
 pub(crate) async fn page<E, C>(
-    connection: &DatabaseConnection,
-    backend: super::Backend,
+    store: &Store,
     table: Table,
     filtered: Select<E>,
     id: C,
@@ -29,9 +29,10 @@ pub(crate) async fn page<E, C>(
 ) -> Result<(Vec<E::Model>, u64), DomainError>
 where
     E: EntityTrait,
-    E::Model: Sync,
+    E::Model: Sync + DeserializeOwned,
     C: ColumnTrait,
 {
+    let (connection, backend) = (store.reader(), store.backend());
     let page = query.page;
     if page.count == 0 {
         let total = filtered.count(connection).await.map_err(error::classify)?;
@@ -46,18 +47,27 @@ where
             NullOrdering::Last,
         );
     }
-    let models = ordered
+    let ordered = ordered
         .order_by_asc(id)
         .offset(page.offset())
-        .limit(page.count)
-        .all(connection)
-        .await
-        .map_err(error::classify)?;
+        .limit(page.count);
+    let models = match by_key(store, table, query) {
+        true => store.read_rows(QueryTrait::as_query(&ordered)).await?,
+        false => ordered.all(connection).await.map_err(error::classify)?,
+    };
     let total = match total_from_page(page, models.len()) {
         Some(total) => total,
         None => filtered.count(connection).await.map_err(error::classify)?,
     };
     Ok((models, total))
+}
+
+/// Whether the listing's filter finds its rows by a key.
+pub(crate) fn by_key(store: &Store, table: Table, query: &ListQuery) -> bool {
+    query
+        .filter
+        .as_ref()
+        .is_some_and(|filter| query::finds_by_key(store.backend(), table, filter))
 }
 
 /// Up to `count` rows of `filtered` after `after` in `id` order: a keyset page, which costs the

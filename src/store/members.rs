@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, JoinType, OnConflict, Query, SelectStatement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
 use super::entity::{group_members, groups, users};
@@ -251,45 +251,74 @@ impl Store {
         connection: &impl ConnectionTrait,
         user_ids: &[UserId],
     ) -> Result<HashMap<UserId, Vec<UserGroup>>, DomainError> {
-        let mut groups_by_user: HashMap<UserId, Vec<UserGroup>> = HashMap::new();
+        let mut groups_by_user = HashMap::new();
         for chunk in user_ids.chunks(BATCH) {
-            let statement = Query::select()
-                .column((group_members::Entity, group_members::Column::UserId))
-                .column((groups::Entity, groups::Column::Id))
-                .column((groups::Entity, groups::Column::DisplayName))
-                .from(group_members::Entity)
-                .inner_join(
-                    groups::Entity,
-                    Expr::col((groups::Entity, groups::Column::Id))
-                        .equals((group_members::Entity, group_members::Column::GroupId)),
-                )
-                .and_where(
-                    Expr::col((group_members::Entity, group_members::Column::UserId))
-                        .is_in(chunk.iter().map(|id| id.as_uuid())),
-                )
-                .order_by(
-                    (group_members::Entity, group_members::Column::Id),
-                    sea_orm::Order::Asc,
-                )
-                .to_owned();
-            for row in connection
-                .query_all(&statement)
+            let statement = connection
+                .get_database_backend()
+                .build(&groups_of_users_query(chunk));
+            let rows = GroupOfUser::find_by_statement(statement)
+                .all(connection)
                 .await
-                .map_err(error::classify)?
-            {
-                let user: Uuid = row.try_get("", "user_id").map_err(error::classify)?;
-                let group: Uuid = row.try_get("", "id").map_err(error::classify)?;
-                let display: String = row.try_get("", "display_name").map_err(error::classify)?;
-                groups_by_user
-                    .entry(UserId::from_uuid(user))
-                    .or_default()
-                    .push(UserGroup {
-                        id: GroupId::from_uuid(group),
-                        display,
-                    });
-            }
+                .map_err(error::classify)?;
+            add_groups(&mut groups_by_user, rows);
         }
         Ok(groups_by_user)
+    }
+
+    /// The same for the few users a lookup by key found, as a point read (`read_rows`).
+    pub(crate) async fn groups_of_few_users(
+        &self,
+        user_ids: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<UserGroup>>, DomainError> {
+        let mut groups_by_user = HashMap::new();
+        for chunk in user_ids.chunks(BATCH) {
+            let rows = self.read_rows(&groups_of_users_query(chunk)).await?;
+            add_groups(&mut groups_by_user, rows);
+        }
+        Ok(groups_by_user)
+    }
+}
+
+/// A group one of the users is in.
+#[derive(FromQueryResult, serde::Deserialize)]
+struct GroupOfUser {
+    user_id: Uuid,
+    id: Uuid,
+    display_name: String,
+}
+
+/// The memberships of `user_ids` with their groups' names, oldest first.
+fn groups_of_users_query(user_ids: &[UserId]) -> SelectStatement {
+    Query::select()
+        .column((group_members::Entity, group_members::Column::UserId))
+        .column((groups::Entity, groups::Column::Id))
+        .column((groups::Entity, groups::Column::DisplayName))
+        .from(group_members::Entity)
+        .inner_join(
+            groups::Entity,
+            Expr::col((groups::Entity, groups::Column::Id))
+                .equals((group_members::Entity, group_members::Column::GroupId)),
+        )
+        .and_where(
+            Expr::col((group_members::Entity, group_members::Column::UserId))
+                .is_in(user_ids.iter().map(|id| id.as_uuid())),
+        )
+        .order_by(
+            (group_members::Entity, group_members::Column::Id),
+            sea_orm::Order::Asc,
+        )
+        .to_owned()
+}
+
+fn add_groups(groups_by_user: &mut HashMap<UserId, Vec<UserGroup>>, rows: Vec<GroupOfUser>) {
+    for row in rows {
+        groups_by_user
+            .entry(UserId::from_uuid(row.user_id))
+            .or_default()
+            .push(UserGroup {
+                id: GroupId::from_uuid(row.id),
+                display: row.display_name,
+            });
     }
 }
 

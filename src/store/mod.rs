@@ -10,6 +10,7 @@ mod connect;
 mod entity;
 mod error;
 mod groups;
+mod inline_reads;
 mod links;
 mod listing;
 mod members;
@@ -22,10 +23,12 @@ mod user_creates;
 mod user_reads;
 mod users;
 
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, FromQueryResult, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
+use serde::de::DeserializeOwned;
 
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
@@ -36,11 +39,26 @@ pub use run_lock::RunLock;
 pub use sync_state::{Paged, Pages};
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 
+/// Selects every column of `entity` as `prefix.column`, which a row type reads as a nested
+/// model (`#[sea_orm(nested(prefix = "prefix."))]`, and a nested object for serde).
+fn select_nested<E: sea_orm::EntityTrait>(query: &mut SelectStatement, entity: E, prefix: &str) {
+    use sea_orm::sea_query::{Alias, Expr};
+    use sea_orm::{IdenStatic, Iterable};
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((entity, column)),
+            Alias::new(format!("{prefix}.{}", column.as_str())),
+        );
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     /// Serves reads. On SQLite a pool of read connections, which WAL lets run beside the writer.
     reader: DatabaseConnection,
+    /// On SQLite, connections for point reads on the calling thread (`read_rows`).
+    inline: Option<std::sync::Arc<inline_reads::InlineReads>>,
     /// Serves write transactions. On SQLite a single connection: SQLite has one writer at a time
     /// anyway, and queueing in the pool is far cheaper than SQLite's sleep-and-retry busy handler.
     /// On PostgreSQL the same pool as `reader`.
@@ -74,6 +92,21 @@ impl Store {
             .begin_with_options(options)
             .await
             .map_err(error::classify)
+    }
+
+    /// Rows of a read that finds a few rows through an index, decoded as `R`: on SQLite on this
+    /// thread (`inline_reads`), on PostgreSQL through the pool. Reads of many rows go through
+    /// `reader`, so they never hold a runtime worker.
+    async fn read_rows<R>(&self, query: &SelectStatement) -> Result<Vec<R>, DomainError>
+    where
+        R: FromQueryResult + DeserializeOwned,
+    {
+        let statement = self.reader.get_database_backend().build(query);
+        match &self.inline {
+            Some(inline) => inline.rows(&statement),
+            None => R::find_by_statement(statement).all(&self.reader).await,
+        }
+        .map_err(error::classify)
     }
 
     /// Closes every connection; pending writes have finished when this returns.

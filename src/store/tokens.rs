@@ -1,14 +1,15 @@
 //! Bearer tokens: issued once, stored as a hash, looked up by hash, revocable, expiring.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, Set,
 };
 
 use super::entity::{api_tokens, tenants};
 use super::tenants::tenant_from_model;
-use super::{Store, error};
+use super::{Store, error, select_nested};
 use crate::domain::{ApiToken, DomainError, Tenant, TenantId, TokenId, token::TokenState};
 use crate::secret::{self, SecretString};
 
@@ -29,6 +30,15 @@ pub struct Authenticated {
     pub tenant: Tenant,
     /// The token used.
     pub token_id: TokenId,
+}
+
+/// A token's row and its tenant's, read in one query.
+#[derive(FromQueryResult, serde::Deserialize)]
+struct TokenOfTenant {
+    #[sea_orm(nested(prefix = "token."))]
+    token: api_tokens::Model,
+    #[sea_orm(nested(prefix = "tenant."))]
+    tenant: tenants::Model,
 }
 
 /// `last_used_at` is written at most this often per token, so authentication does not cost a
@@ -129,7 +139,7 @@ impl Store {
             .await?;
         let until = old
             .expires_at
-            .map_or(now + overlap, |e| e.min(now + overlap));
+            .map_or(now + overlap, |e| Ord::min(e, now + overlap));
         let transaction = self.write().await?;
         api_tokens::Entity::update_many()
             .col_expr(api_tokens::Column::ExpiresAt, Expr::value(until))
@@ -150,18 +160,30 @@ impl Store {
     /// in constant time all the same.
     pub async fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthFailure> {
         let digest = secret::token_digest(presented);
-        let (model, tenant) = api_tokens::Entity::find()
-            .filter(api_tokens::Column::TokenHash.eq(digest.as_str()))
-            .find_also_related(tenants::Entity)
-            .one(self.reader())
+        let mut query = Query::select();
+        select_nested(&mut query, api_tokens::Entity, "token");
+        select_nested(&mut query, tenants::Entity, "tenant");
+        query
+            .from(api_tokens::Entity)
+            .inner_join(
+                tenants::Entity,
+                Expr::col((tenants::Entity, tenants::Column::Id))
+                    .equals((api_tokens::Entity, api_tokens::Column::TenantId)),
+            )
+            .and_where(
+                Expr::col((api_tokens::Entity, api_tokens::Column::TokenHash)).eq(digest.as_str()),
+            );
+        let TokenOfTenant { token, tenant } = self
+            .read_rows::<TokenOfTenant>(&query)
             .await
-            .map_err(|e| AuthFailure::Store(error::classify(e)))?
-            .filter(|(model, _)| secret::constant_time_eq(&model.token_hash, &digest))
+            .map_err(AuthFailure::Store)?
+            .into_iter()
+            .next()
+            .filter(|row| secret::constant_time_eq(&row.token.token_hash, &digest))
             .ok_or(AuthFailure::Unknown)?;
-        let tenant =
-            tenant_from_model(tenant.ok_or(AuthFailure::Unknown)?).map_err(AuthFailure::Store)?;
+        let tenant = tenant_from_model(tenant).map_err(AuthFailure::Store)?;
         let now = self.clock.now();
-        let token = token_from_model(model);
+        let token = token_from_model(token);
         match token.state(now) {
             TokenState::Active => {}
             TokenState::Expired => return Err(AuthFailure::Expired(token.id)),

@@ -99,17 +99,11 @@ impl Store {
         if let Some(filter) = &query.filter {
             select = select.filter(query::condition(self.backend, Table::Users, filter)?);
         }
-        let (models, total) = super::listing::page(
-            self.reader(),
-            self.backend,
-            Table::Users,
-            select,
-            users::Column::Id,
-            query,
-        )
-        .await?;
+        let (models, total) =
+            super::listing::page(self, Table::Users, select, users::Column::Id, query).await?;
+        let by_key = super::listing::by_key(self, Table::Users, query);
         Ok(Page {
-            items: self.users_with_groups(models).await?,
+            items: self.users_with_groups(models, by_key).await?,
             total,
             start_index: query.page.start_index,
         })
@@ -137,10 +131,18 @@ impl Store {
             .collect()
     }
 
-    /// Users from their rows, each with its groups, read in one query for all of them.
-    async fn users_with_groups(&self, models: Vec<users::Model>) -> Result<Vec<User>, DomainError> {
+    /// Users from their rows, each with its groups, read in one query for all of them (a point
+    /// read when a lookup by key found the users).
+    async fn users_with_groups(
+        &self,
+        models: Vec<users::Model>,
+        by_key: bool,
+    ) -> Result<Vec<User>, DomainError> {
         let ids: Vec<UserId> = models.iter().map(|m| UserId::from_uuid(m.id)).collect();
-        let mut groups = self.groups_of_users(self.reader(), &ids).await?;
+        let mut groups = match by_key {
+            true => self.groups_of_few_users(&ids).await?,
+            false => self.groups_of_users(self.reader(), &ids).await?,
+        };
         models
             .into_iter()
             .map(|model| {

@@ -58,6 +58,17 @@ pub(crate) fn condition(
     Ok(Condition::all().add(translator.filter(filter)?))
 }
 
+/// Whether `filter` finds its rows through an index on a key: an `eq` on id, userName,
+/// externalId or displayName, alone or within an `and`. Such a lookup (what IdPs send before
+/// every create) reads a few rows however large the tenant, so it may run as a point read.
+pub(crate) fn finds_by_key(backend: Backend, table: Table, filter: &Filter) -> bool {
+    let translator = Translator {
+        sql: Sql { backend },
+        table,
+    };
+    translator.finds_by_key(filter)
+}
+
 /// The expression to order `table` by.
 pub(crate) fn sort_expression(
     backend: Backend,
@@ -122,6 +133,26 @@ struct Translator {
 }
 
 impl Translator {
+    fn finds_by_key(&self, filter: &Filter) -> bool {
+        match filter {
+            Filter::And(a, b) => self.finds_by_key(a) || self.finds_by_key(b),
+            Filter::Compare {
+                attr,
+                op: CompareOp::Eq,
+                value,
+            } => {
+                *value != CompValue::Null
+                    && self.column(attr).is_some_and(|column| {
+                        matches!(
+                            column.kind,
+                            ColumnKind::Id | ColumnKind::Exact | ColumnKind::Folded
+                        )
+                    })
+            }
+            _ => false,
+        }
+    }
+
     fn filter(&self, filter: &Filter) -> Result<SimpleExpr, DomainError> {
         Ok(match filter {
             Filter::And(a, b) => self.filter(a)?.and(self.filter(b)?),
