@@ -67,6 +67,19 @@ impl Store {
         connection: &impl ConnectionTrait,
         changes: impl IntoIterator<Item = (&'a Actor, Change)>,
     ) -> Result<(), DomainError> {
+        // Nothing of the rows is needed back, so no RETURNING rows to decode.
+        self.change_rows(changes)
+            .exec_without_returning(connection)
+            .await
+            .map_err(error::classify)?;
+        Ok(())
+    }
+
+    /// The insert of change-log rows, in order, stamped now.
+    pub(crate) fn change_rows<'a>(
+        &self,
+        changes: impl IntoIterator<Item = (&'a Actor, Change)>,
+    ) -> sea_orm::InsertMany<change_log::ActiveModel> {
         let now = self.clock.now();
         let rows = changes
             .into_iter()
@@ -81,12 +94,7 @@ impl Store {
                 operation: Set(change.op.as_str().to_owned()),
                 detail: Set(change.detail),
             });
-        // Nothing of the rows is needed back, so no RETURNING rows to decode.
         change_log::Entity::insert_many(rows)
-            .exec_without_returning(connection)
-            .await
-            .map_err(error::classify)?;
-        Ok(())
     }
 
     /// A page of the audit trail: the tenant's changes after `after_seq`, oldest first, since

@@ -8,7 +8,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 
-use super::inline_reads::InlineReads;
+use super::inline::{Inline, InlineReads, InlineWriter};
 use super::{Store, error};
 use crate::clock::SharedClock;
 use crate::configuration::{DatabaseSettings, DatabaseUrl};
@@ -157,13 +157,21 @@ impl Store {
                     .await
                     .map_err(|e| open_error(e.to_string()))?;
                 warn_unless_sqlite_keeps_plans(&reader).await;
-                let inline = InlineReads::open(
-                    path,
-                    settings.max_connections as usize,
-                    READER_CACHE_KIB,
-                    SQLITE_BUSY_TIMEOUT,
-                )
-                .map_err(|e| open_error(e.to_string()))?;
+                let inline = Inline {
+                    reads: InlineReads::open(
+                        path,
+                        settings.max_connections as usize,
+                        READER_CACHE_KIB,
+                        SQLITE_BUSY_TIMEOUT,
+                    )
+                    .map_err(|e| open_error(e.to_string()))?,
+                    writer: InlineWriter::open(
+                        path,
+                        writer.get_sqlite_connection_pool().clone(),
+                        WRITER_CACHE_KIB,
+                    )
+                    .map_err(|e| open_error(e.to_string()))?,
+                };
                 Ok(Store {
                     reader,
                     inline: Some(std::sync::Arc::new(inline)),

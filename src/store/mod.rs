@@ -10,7 +10,7 @@ mod connect;
 mod entity;
 mod error;
 mod groups;
-mod inline_reads;
+mod inline;
 mod links;
 mod listing;
 mod members;
@@ -57,8 +57,9 @@ fn select_nested<E: sea_orm::EntityTrait>(query: &mut SelectStatement, entity: E
 pub struct Store {
     /// Serves reads. On SQLite a pool of read connections, which WAL lets run beside the writer.
     reader: DatabaseConnection,
-    /// On SQLite, connections for point reads on the calling thread (`read_rows`).
-    inline: Option<std::sync::Arc<inline_reads::InlineReads>>,
+    /// On SQLite, connections used on the calling thread: point reads (`read_rows`) and batches
+    /// of creates (`user_creates`).
+    inline: Option<std::sync::Arc<inline::Inline>>,
     /// Serves write transactions. On SQLite a single connection: SQLite has one writer at a time
     /// anyway, and queueing in the pool is far cheaper than SQLite's sleep-and-retry busy handler.
     /// On PostgreSQL the same pool as `reader`.
@@ -95,7 +96,7 @@ impl Store {
     }
 
     /// Rows of a read that finds a few rows through an index, decoded as `R`: on SQLite on this
-    /// thread (`inline_reads`), on PostgreSQL through the pool. Reads of many rows go through
+    /// thread (`inline`), on PostgreSQL through the pool. Reads of many rows go through
     /// `reader`, so they never hold a runtime worker.
     async fn read_rows<R>(&self, query: &SelectStatement) -> Result<Vec<R>, DomainError>
     where
@@ -103,7 +104,7 @@ impl Store {
     {
         let statement = self.reader.get_database_backend().build(query);
         match &self.inline {
-            Some(inline) => inline.rows(&statement),
+            Some(inline) => inline.reads.rows(&statement),
             None => R::find_by_statement(statement).all(&self.reader).await,
         }
         .map_err(error::classify)

@@ -15,11 +15,13 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use sea_orm::{EntityTrait, TryInsertResult};
+use sea_orm::{DbBackend, DbErr, EntityTrait, QueryTrait, TryInsertResult};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::change_log::Change;
 use super::entity::users;
+use super::inline::InlineWriter;
 use super::users::{created_change, created_user, user_name_taken};
 use super::{Store, error};
 use crate::domain::{Actor, DomainError, User, UserData};
@@ -132,11 +134,18 @@ impl Store {
     }
 
     /// Inserts the batch's users, skipping userNames the tenant already has, and the change-log
-    /// entries of those inserted; says for each create whether it was stored.
+    /// entries of those inserted; says for each create whether it was stored. On the inline
+    /// writer; when that fails (another process holds SQLite's lock, or SQLite refused),
+    /// through sqlx, which waits for the lock and reports a failure as every other write does.
     async fn insert_batch(&self, batch: &[PendingCreate]) -> Result<Vec<bool>, DomainError> {
+        if let Some(inline) = &self.inline {
+            match self.insert_batch_inline(&inline.writer, batch).await {
+                Ok(stored) => return Ok(stored),
+                Err(e) => tracing::debug!(error = %e, "writing the batch through sqlx instead"),
+            }
+        }
         let transaction = self.write().await?;
-        let inserted = users::Entity::insert_many(batch.iter().map(|c| c.row.clone()))
-            .on_conflict_do_nothing_on([users::Column::TenantId, users::Column::UserNameKey])
+        let inserted = users_insert(batch)
             .exec_with_returning_keys(&transaction)
             .await
             .map_err(error::classify)?;
@@ -144,24 +153,77 @@ impl Store {
             TryInsertResult::Inserted(ids) => ids.into_iter().collect(),
             TryInsertResult::Empty | TryInsertResult::Conflicted => HashSet::new(),
         };
-        let stored: Vec<bool> = batch
-            .iter()
-            .map(|c| {
-                c.row
-                    .id
-                    .clone()
-                    .take()
-                    .is_some_and(|id| inserted.contains(&id))
-            })
-            .collect();
-        let mut changes = Vec::with_capacity(inserted.len());
-        for (create, _) in batch.iter().zip(&stored).filter(|(_, stored)| **stored) {
-            changes.push((&create.actor, created_change(&create.row, &create.data)?));
-        }
+        let stored = stored(batch, &inserted);
+        let changes = self.changes_of(batch, &stored)?;
         if !changes.is_empty() {
             self.record_changes(&transaction, changes).await?;
         }
         transaction.commit().await.map_err(error::classify)?;
         Ok(stored)
     }
+
+    /// `insert_batch` on the inline writer.
+    async fn insert_batch_inline(
+        &self,
+        writer: &InlineWriter,
+        batch: &[PendingCreate],
+    ) -> Result<Vec<bool>, DbErr> {
+        let mut returning = users_insert(batch).into_query();
+        returning.returning_col(users::Column::Id);
+        let returning = DbBackend::Sqlite.build(&returning);
+        writer
+            .transaction(|transaction| {
+                let inserted: Vec<InsertedUser> = transaction.rows(&returning)?;
+                let inserted = inserted.into_iter().map(|row| row.id).collect();
+                let stored = stored(batch, &inserted);
+                let changes = self
+                    .changes_of(batch, &stored)
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                if !changes.is_empty() {
+                    transaction.execute(&self.change_rows(changes).build(DbBackend::Sqlite))?;
+                }
+                Ok(stored)
+            })
+            .await
+    }
+
+    /// The change-log entries of the creates stored.
+    fn changes_of<'a>(
+        &self,
+        batch: &'a [PendingCreate],
+        stored: &[bool],
+    ) -> Result<Vec<(&'a Actor, Change)>, DomainError> {
+        batch
+            .iter()
+            .zip(stored)
+            .filter(|(_, stored)| **stored)
+            .map(|(create, _)| Ok((&create.actor, created_change(&create.row, &create.data)?)))
+            .collect()
+    }
+}
+
+/// The insert of the batch's users, skipping (not failing on) a userName the tenant has.
+fn users_insert(batch: &[PendingCreate]) -> sea_orm::TryInsert<users::ActiveModel> {
+    users::Entity::insert_many(batch.iter().map(|c| c.row.clone()))
+        .on_conflict_do_nothing_on([users::Column::TenantId, users::Column::UserNameKey])
+}
+
+/// A row the batch's INSERT … RETURNING gives back.
+#[derive(serde::Deserialize)]
+struct InsertedUser {
+    id: Uuid,
+}
+
+/// For each create of the batch, whether its user is among those inserted.
+fn stored(batch: &[PendingCreate], inserted: &HashSet<Uuid>) -> Vec<bool> {
+    batch
+        .iter()
+        .map(|c| {
+            c.row
+                .id
+                .clone()
+                .take()
+                .is_some_and(|id| inserted.contains(&id))
+        })
+        .collect()
 }

@@ -30,8 +30,21 @@ use sea_orm::{DbErr, RuntimeErr, Statement, Value};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
+mod writer;
+
+pub(super) use writer::InlineWriter;
+
 /// Prepared statements kept per connection: every distinct point read, with room.
 const KEPT_STATEMENTS: usize = 64;
+
+/// The SQLite connections used on the calling thread.
+#[derive(Debug)]
+pub(super) struct Inline {
+    /// For point reads.
+    pub(super) reads: InlineReads,
+    /// For batches of creates.
+    pub(super) writer: InlineWriter,
+}
 
 /// A few SQLite connections, each used by one thread at a time.
 pub(super) struct InlineReads {
@@ -48,8 +61,7 @@ impl std::fmt::Debug for InlineReads {
 }
 
 impl InlineReads {
-    /// Opens `count` connections to the database file, which must exist in WAL mode (sqlx's
-    /// writer creates it and sets the mode first).
+    /// Opens `count` read connections (`open`).
     pub(super) fn open(
         path: &Path,
         count: usize,
@@ -58,14 +70,7 @@ impl InlineReads {
     ) -> Result<InlineReads, rusqlite::Error> {
         let connections = (0..count.max(1))
             .map(|_| {
-                let connection = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                connection.busy_timeout(busy_timeout)?;
-                connection.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
-                // A negative size is in KiB (https://sqlite.org/pragma.html#pragma_cache_size).
-                connection.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+                let connection = open(path, cache_kib, busy_timeout)?;
                 connection.pragma_update(None, "query_only", true)?;
                 Ok(Mutex::new(connection))
             })
@@ -78,36 +83,7 @@ impl InlineReads {
 
     /// The rows `statement` reads, each deserialised into `R`.
     pub(super) fn rows<R: DeserializeOwned>(&self, statement: &Statement) -> Result<Vec<R>, DbErr> {
-        let connection = self.connection();
-        let mut prepared = connection
-            .prepare_cached(&statement.sql)
-            .map_err(query_error)?;
-        for (index, value) in statement.values.iter().flat_map(|v| v.0.iter()).enumerate() {
-            prepared
-                .raw_bind_parameter(index + 1, Bound(value))
-                .map_err(query_error)?;
-        }
-        let columns: Vec<Column> = prepared.columns().iter().map(Column::new).collect();
-        let mut rows = prepared.raw_query();
-        let mut read = Vec::new();
-        while let Some(row) = rows.next().map_err(query_error)? {
-            let mut object = Map::new();
-            for (index, column) in columns.iter().enumerate() {
-                let value = column.decode(row.get_ref(index).map_err(query_error)?)?;
-                match &column.nested {
-                    None => object.insert(column.name.clone(), value),
-                    Some(prefix) => match object
-                        .entry(prefix.clone())
-                        .or_insert_with(|| Json::Object(Map::new()))
-                    {
-                        Json::Object(nested) => nested.insert(column.name.clone(), value),
-                        _ => return Err(decode_error(&format!("{prefix} is not a prefix"))),
-                    },
-                };
-            }
-            read.push(serde_json::from_value(Json::Object(object)).map_err(|e| decode_error(&e))?);
-        }
-        Ok(read)
+        rows(&self.connection(), statement)
     }
 
     /// A free connection, or the next one in turn when all are busy. A connection is held only
@@ -124,6 +100,76 @@ impl InlineReads {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Opens a connection to the database file, which must exist in WAL mode (sqlx's writer creates
+/// it and sets the mode first).
+fn open(
+    path: &Path,
+    cache_kib: u32,
+    busy_timeout: Duration,
+) -> Result<Connection, rusqlite::Error> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(busy_timeout)?;
+    connection.set_prepared_statement_cache_capacity(KEPT_STATEMENTS);
+    // A negative size is in KiB (https://sqlite.org/pragma.html#pragma_cache_size).
+    connection.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    Ok(connection)
+}
+
+/// Runs `statement` on `connection`: its parameters bound, its statement kept prepared.
+fn prepared<'c>(
+    connection: &'c Connection,
+    statement: &Statement,
+) -> Result<rusqlite::CachedStatement<'c>, DbErr> {
+    let mut prepared = connection
+        .prepare_cached(&statement.sql)
+        .map_err(query_error)?;
+    for (index, value) in statement.values.iter().flat_map(|v| v.0.iter()).enumerate() {
+        prepared
+            .raw_bind_parameter(index + 1, Bound(value))
+            .map_err(query_error)?;
+    }
+    Ok(prepared)
+}
+
+/// The rows `statement` reads (or an INSERT returns), each deserialised into `R`.
+fn rows<R: DeserializeOwned>(
+    connection: &Connection,
+    statement: &Statement,
+) -> Result<Vec<R>, DbErr> {
+    let mut prepared = prepared(connection, statement)?;
+    let columns: Vec<Column> = prepared.columns().iter().map(Column::new).collect();
+    let mut rows = prepared.raw_query();
+    let mut read = Vec::new();
+    while let Some(row) = rows.next().map_err(query_error)? {
+        let mut object = Map::new();
+        for (index, column) in columns.iter().enumerate() {
+            let value = column.decode(row.get_ref(index).map_err(query_error)?)?;
+            match &column.nested {
+                None => object.insert(column.name.clone(), value),
+                Some(prefix) => match object
+                    .entry(prefix.clone())
+                    .or_insert_with(|| Json::Object(Map::new()))
+                {
+                    Json::Object(nested) => nested.insert(column.name.clone(), value),
+                    _ => return Err(decode_error(&format!("{prefix} is not a prefix"))),
+                },
+            };
+        }
+        read.push(serde_json::from_value(Json::Object(object)).map_err(|e| decode_error(&e))?);
+    }
+    Ok(read)
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+fn execute(connection: &Connection, statement: &Statement) -> Result<usize, DbErr> {
+    prepared(connection, statement)?
+        .raw_execute()
+        .map_err(query_error)
 }
 
 /// A result column: where its value goes, and how it decodes.
@@ -253,126 +299,4 @@ fn query_error(error: rusqlite::Error) -> DbErr {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use sea_orm::sea_query::{Expr, Query};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
-
-    use super::super::Store;
-    use super::super::entity::{api_tokens, tenants, users};
-    use crate::clock::SystemClock;
-    use crate::configuration::{DatabaseSettings, DatabaseUrl};
-    use crate::domain::{Actor, Document, IdpKind, TenantName, UserData};
-
-    use std::time::Duration;
-
-    async fn store(directory: &tempfile::TempDir) -> Store {
-        let settings = DatabaseSettings {
-            url: DatabaseUrl::Sqlite(directory.path().join("dirsync.db")),
-            max_connections: 2,
-            connect_timeout: Duration::from_secs(5),
-        };
-        Store::open(&settings, Arc::new(SystemClock)).await.unwrap()
-    }
-
-    /// Every type the schema stores (UUID blobs, RFC 3339 times, JSON text, booleans, nulls)
-    /// comes back from the inline connections as the same model sqlx decodes, and parameters of
-    /// each type bind so that they match what sqlx wrote.
-    #[tokio::test]
-    async fn rows_read_on_the_calling_thread_equal_what_sqlx_reads() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = store(&directory).await;
-        let inline = store.inline.clone().unwrap();
-        let tenant = store
-            .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Entra)
-            .await
-            .unwrap();
-        let kept = store
-            .create_token(tenant.id, "kept", Some(chrono::Duration::days(1)))
-            .await
-            .unwrap();
-        let revoked = store
-            .create_token(tenant.id, "revoked", None)
-            .await
-            .unwrap();
-        store.revoke_token(revoked.token.id).await.unwrap();
-        for (name, active) in [("zoë@example.com", false), ("plain", true)] {
-            let document = serde_json::json!({"userName": name, "active": active});
-            let serde_json::Value::Object(attributes) = document else {
-                unreachable!()
-            };
-            let data = UserData::from_document(Document::new(attributes)).unwrap();
-            store
-                .create_user(&Actor::operator(tenant.id), data)
-                .await
-                .unwrap();
-        }
-
-        let backend = sea_orm::DbBackend::Sqlite;
-        let tokens = api_tokens::Entity::find()
-            .filter(api_tokens::Column::TenantId.eq(tenant.id.as_uuid()))
-            .filter(api_tokens::Column::CreatedAt.lte(store.clock.now()));
-        let read: Vec<api_tokens::Model> = inline.rows(&tokens.build(backend)).unwrap();
-        assert_eq!(read, tokens.all(&store.reader).await.unwrap());
-        assert_eq!(read.len(), 2);
-        assert!(
-            read.iter()
-                .any(|t| t.revoked_at.is_some() && t.expires_at.is_none())
-        );
-
-        let expiring = api_tokens::Entity::find()
-            .filter(api_tokens::Column::ExpiresAt.gt(store.clock.now()))
-            .filter(api_tokens::Column::Id.eq(kept.token.id.as_uuid()));
-        let read: Vec<api_tokens::Model> = inline.rows(&expiring.build(backend)).unwrap();
-        assert_eq!(read.len(), 1);
-        // A time equal to the stored one, to the nanosecond and in sqlx's text form.
-        let created =
-            api_tokens::Entity::find().filter(api_tokens::Column::CreatedAt.eq(read[0].created_at));
-        let read: Vec<api_tokens::Model> = inline.rows(&created.build(backend)).unwrap();
-        assert_eq!(read.len(), 1);
-
-        let tenants = tenants::Entity::find();
-        let read: Vec<tenants::Model> = inline.rows(&tenants.build(backend)).unwrap();
-        assert_eq!(read, tenants.all(&store.reader).await.unwrap());
-        assert!(read[0].settings.is_some());
-
-        let inactive = users::Entity::find()
-            .filter(users::Column::Active.eq(false))
-            .limit(5);
-        let read: Vec<users::Model> = inline.rows(&inactive.build(backend)).unwrap();
-        assert_eq!(read, inactive.all(&store.reader).await.unwrap());
-        assert_eq!(read.len(), 1);
-        assert_eq!(read[0].user_name, "zoë@example.com");
-
-        // A column aliased `prefix.column` fills the nested object a row type reads.
-        #[derive(serde::Deserialize)]
-        struct Nested {
-            user: users::Model,
-            count: i64,
-        }
-        let mut query = Query::select();
-        super::super::select_nested(&mut query, users::Entity, "user");
-        query
-            .expr_as(Expr::val(7), sea_orm::sea_query::Alias::new("count"))
-            .from(users::Entity)
-            .and_where(users::Column::UserName.eq("plain"));
-        let read: Vec<Nested> = inline.rows(&backend.build(&query)).unwrap();
-        assert_eq!(read.len(), 1);
-        assert_eq!(read[0].user.user_name, "plain");
-        assert_eq!(read[0].count, 7);
-    }
-
-    #[tokio::test]
-    async fn the_inline_connections_refuse_to_write() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = store(&directory).await;
-        let inline = store.inline.clone().unwrap();
-        let delete = sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "DELETE FROM tenants".to_owned(),
-        );
-        let refused = inline.rows::<serde_json::Value>(&delete).unwrap_err();
-        assert!(refused.to_string().contains("readonly"), "{refused}");
-    }
-}
+mod tests;

@@ -1,0 +1,191 @@
+//! The inline connections against sqlx: same rows, same bindings.
+
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+
+use crate::clock::SystemClock;
+use crate::configuration::{DatabaseSettings, DatabaseUrl};
+use crate::domain::{Actor, Document, IdpKind, TenantName, UserData};
+use crate::store::Store;
+use crate::store::entity::{api_tokens, tenants, users};
+
+use std::time::Duration;
+
+async fn store(directory: &tempfile::TempDir) -> Store {
+    let settings = DatabaseSettings {
+        url: DatabaseUrl::Sqlite(directory.path().join("dirsync.db")),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(5),
+    };
+    Store::open(&settings, Arc::new(SystemClock)).await.unwrap()
+}
+
+/// Every type the schema stores (UUID blobs, RFC 3339 times, JSON text, booleans, nulls)
+/// comes back from the inline connections as the same model sqlx decodes, and parameters of
+/// each type bind so that they match what sqlx wrote.
+#[tokio::test]
+async fn rows_read_on_the_calling_thread_equal_what_sqlx_reads() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(&directory).await;
+    let inline = &store.inline.clone().unwrap().reads;
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Entra)
+        .await
+        .unwrap();
+    let kept = store
+        .create_token(tenant.id, "kept", Some(chrono::Duration::days(1)))
+        .await
+        .unwrap();
+    let revoked = store
+        .create_token(tenant.id, "revoked", None)
+        .await
+        .unwrap();
+    store.revoke_token(revoked.token.id).await.unwrap();
+    for (name, active) in [("zoë@example.com", false), ("plain", true)] {
+        let document = serde_json::json!({"userName": name, "active": active});
+        let serde_json::Value::Object(attributes) = document else {
+            unreachable!()
+        };
+        let data = UserData::from_document(Document::new(attributes)).unwrap();
+        store
+            .create_user(&Actor::operator(tenant.id), data)
+            .await
+            .unwrap();
+    }
+
+    let backend = sea_orm::DbBackend::Sqlite;
+    let tokens = api_tokens::Entity::find()
+        .filter(api_tokens::Column::TenantId.eq(tenant.id.as_uuid()))
+        .filter(api_tokens::Column::CreatedAt.lte(store.clock.now()));
+    let read: Vec<api_tokens::Model> = inline.rows(&tokens.build(backend)).unwrap();
+    assert_eq!(read, tokens.all(&store.reader).await.unwrap());
+    assert_eq!(read.len(), 2);
+    assert!(
+        read.iter()
+            .any(|t| t.revoked_at.is_some() && t.expires_at.is_none())
+    );
+
+    let expiring = api_tokens::Entity::find()
+        .filter(api_tokens::Column::ExpiresAt.gt(store.clock.now()))
+        .filter(api_tokens::Column::Id.eq(kept.token.id.as_uuid()));
+    let read: Vec<api_tokens::Model> = inline.rows(&expiring.build(backend)).unwrap();
+    assert_eq!(read.len(), 1);
+    // A time equal to the stored one, to the nanosecond and in sqlx's text form.
+    let created =
+        api_tokens::Entity::find().filter(api_tokens::Column::CreatedAt.eq(read[0].created_at));
+    let read: Vec<api_tokens::Model> = inline.rows(&created.build(backend)).unwrap();
+    assert_eq!(read.len(), 1);
+
+    let tenants = tenants::Entity::find();
+    let read: Vec<tenants::Model> = inline.rows(&tenants.build(backend)).unwrap();
+    assert_eq!(read, tenants.all(&store.reader).await.unwrap());
+    assert!(read[0].settings.is_some());
+
+    let inactive = users::Entity::find()
+        .filter(users::Column::Active.eq(false))
+        .limit(5);
+    let read: Vec<users::Model> = inline.rows(&inactive.build(backend)).unwrap();
+    assert_eq!(read, inactive.all(&store.reader).await.unwrap());
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].user_name, "zoë@example.com");
+
+    // A column aliased `prefix.column` fills the nested object a row type reads.
+    #[derive(serde::Deserialize)]
+    struct Nested {
+        user: users::Model,
+        count: i64,
+    }
+    let mut query = Query::select();
+    crate::store::select_nested(&mut query, users::Entity, "user");
+    query
+        .expr_as(Expr::val(7), sea_orm::sea_query::Alias::new("count"))
+        .from(users::Entity)
+        .and_where(users::Column::UserName.eq("plain"));
+    let read: Vec<Nested> = inline.rows(&backend.build(&query)).unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].user.user_name, "plain");
+    assert_eq!(read[0].count, 7);
+}
+
+fn user(name: &str) -> UserData {
+    let serde_json::Value::Object(attributes) = serde_json::json!({ "userName": name }) else {
+        unreachable!()
+    };
+    UserData::from_document(Document::new(attributes)).unwrap()
+}
+
+/// While another connection (as another process would) holds SQLite's write lock, a create
+/// still succeeds: the inline writer does not wait in the lock, and sqlx's writer, whose busy
+/// handler waits, writes it once the lock is free. The create and its change-log entry land.
+#[tokio::test]
+async fn a_create_while_another_connection_writes_goes_through_sqlx_once_the_lock_is_free() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(&directory).await;
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
+        .await
+        .unwrap();
+    let other = rusqlite::Connection::open(directory.path().join("dirsync.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (held, release) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _ = release.recv_timeout(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let created = store
+        .create_user(&Actor::operator(tenant.id), user("waits"))
+        .await
+        .unwrap();
+    drop(held);
+    holder.join().unwrap();
+    assert_eq!(
+        store.get_user(tenant.id, created.id).await.unwrap().id,
+        created.id
+    );
+    let trail = store.audit(tenant.id, 0, None, None, 10).await.unwrap();
+    assert_eq!(trail.len(), 1);
+}
+
+/// The inline writer is opened as sqlx's writer is: foreign keys enforced (a user of a tenant
+/// that does not exist is refused, as through sqlx) and NORMAL sync, not an fsync per commit.
+#[tokio::test]
+async fn the_inline_writer_enforces_foreign_keys_and_syncs_as_sqlx_does() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(&directory).await;
+    let inline = store.inline.clone().unwrap();
+    let missing = crate::domain::TenantId::new();
+    let refused = store
+        .create_user(&Actor::operator(missing), user("orphan"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let rows = users::Entity::find().all(&store.reader).await.unwrap();
+    assert!(rows.is_empty());
+    let synchronous: i64 = inline
+        .writer
+        .transaction(|t| {
+            let rows: Vec<serde_json::Value> = t.rows(&sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA synchronous".to_owned(),
+            ))?;
+            Ok::<_, sea_orm::DbErr>(rows[0]["synchronous"].as_i64().unwrap_or(-1))
+        })
+        .await
+        .ok()
+        .unwrap();
+    assert_eq!(synchronous, 1, "NORMAL");
+}
+
+#[tokio::test]
+async fn the_inline_connections_refuse_to_write() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(&directory).await;
+    let inline = &store.inline.clone().unwrap().reads;
+    let delete = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Sqlite,
+        "DELETE FROM tenants".to_owned(),
+    );
+    let refused = inline.rows::<serde_json::Value>(&delete).unwrap_err();
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+}
