@@ -54,6 +54,17 @@ const MIGRATION_LOCK_KEY: i64 = 0x6469_7273_796e_6301;
 /// insert walks.
 const READER_CACHE_KIB: u32 = 512;
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
+/// The inline writer (`inline::InlineWriter`) writes only user creates: the users table, its
+/// indexes and the change log.
+const INLINE_WRITER_CACHE_KIB: u32 = 4 * 1024;
+
+/// Point reads run on the runtime's worker threads, one per core, so they need no more
+/// connections than cores (at least two, at most the configured pool size): each keeps its own
+/// page cache, and idle ones would only hold memory.
+fn inline_readers(max_connections: u32) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    cores.max(2).min(max_connections.max(1) as usize)
+}
 
 /// sqlx pings every connection that comes back to the pool, and by default again on checkout:
 /// a second round trip per query. A PostgreSQL connection is pinged on checkout only after this
@@ -160,7 +171,7 @@ impl Store {
                 let inline = Inline {
                     reads: InlineReads::open(
                         path,
-                        settings.max_connections as usize,
+                        inline_readers(settings.max_connections),
                         READER_CACHE_KIB,
                         SQLITE_BUSY_TIMEOUT,
                     )
@@ -168,7 +179,7 @@ impl Store {
                     writer: InlineWriter::open(
                         path,
                         writer.get_sqlite_connection_pool().clone(),
-                        WRITER_CACHE_KIB,
+                        INLINE_WRITER_CACHE_KIB,
                     )
                     .map_err(|e| open_error(e.to_string()))?,
                 };

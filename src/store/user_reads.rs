@@ -1,9 +1,9 @@
-//! GET by id, the request IdPs send most, reads the user and its groups in one query. Every
-//! query is a round trip (on SQLite a hand-off to the connection's thread and back), and it is
-//! the round trips that bound read throughput, so the user's row comes once per group it is in
-//! rather than in one query and its groups in another (3,500 → 4,600 GETs/s at 10,000 users on
-//! SQLite). The same join over a list page, as a subquery, measured slower than two queries
-//! (2,750 against 3,340 lookups/s), so list pages keep their separate groups query.
+//! GET by id, the request IdPs send most, reads the user and its groups in one query. On
+//! PostgreSQL every query is a round trip, so the user's row comes once per group it is in
+//! rather than in one query and its groups in another (on SQLite through sqlx, before reads ran
+//! inline, that took 3,500 to 4,600 GETs/s at 10,000 users). The same join over a list page, as
+//! a subquery, measured slower than two queries (2,750 against 3,340 lookups/s), so list pages
+//! keep their separate groups query. It is a point read (`Store::read_rows`).
 
 use sea_orm::FromQueryResult;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};

@@ -1,4 +1,4 @@
-//! SQLite point reads on the calling thread.
+//! SQLite on the calling thread: point reads here, batches of creates in `writer`.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every query is handed to that thread
 //! and its rows handed back, and sqlx pings the connection (another round trip) each time it goes
@@ -9,14 +9,16 @@
 //! through connections that stay open with their statements prepared.
 //!
 //! Only reads of a few rows found through an index come here: a read holds its runtime worker
-//! while it lasts, so pages and whole tenants stay on sqlx's threads. Writes never come here
-//! (`query_only`); they go through sqlx's writer in transactions, and in WAL mode a read here
-//! sees every transaction committed before it started.
+//! while it lasts, so pages and whole tenants stay on sqlx's threads. The read connections
+//! cannot write (`query_only`); in WAL mode a read here sees every transaction committed before
+//! it started, through sqlx's writer or the inline one.
 //!
 //! sea-orm builds the statements. Rows come back as `serde_json` maps, by the type the schema
 //! declares for each column, and are deserialised into the same row types sea-orm decodes on
 //! PostgreSQL (`Store::read_rows`). A column aliased `prefix.column` lands in the nested object
-//! `prefix`, as sea-orm's `nested(prefix = "prefix.")` reads it.
+//! `prefix`, as sea-orm's `nested(prefix = "prefix.")` reads it. (sea-orm's proxy connection
+//! would let sea-orm decode these rows itself, but in sea-orm 2.0.4 its `proxy` feature does not
+//! build together with `sqlx-sqlite`.)
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
