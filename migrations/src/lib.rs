@@ -11,6 +11,7 @@ mod m20261125_000003_create_change_log_and_sync_runs;
 mod m20261201_000004_add_tenant_settings;
 mod m20261201_000005_create_target_links_and_leases;
 mod m20261201_000006_index_listing_order;
+mod m20261207_000007_add_run_change_window;
 
 /// Runs dirsync's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_add_tenant_settings::Migration),
             Box::new(m20261201_000005_create_target_links_and_leases::Migration),
             Box::new(m20261201_000006_index_listing_order::Migration),
+            Box::new(m20261207_000007_add_run_change_window::Migration),
         ]
     }
 }

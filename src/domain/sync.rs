@@ -33,6 +33,16 @@ pub struct SyncRun {
     pub change_seq: Option<i64>,
 }
 
+/// Where a run read the tenant's change log: its newest entry, and how many entries it saw in
+/// the window just below (see `Store::committed_late`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangePosition {
+    /// The newest entry's sequence number (0 for an empty log).
+    pub seq: i64,
+    /// Entries numbered in the window below `seq`, `seq` included.
+    pub window: i64,
+}
+
 /// A resource's entry in a target: the target's stable id for it and where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetLink {

@@ -10,11 +10,15 @@ use uuid::Uuid;
 
 use super::entity::{change_log, sync_runs};
 use super::{Store, error};
-use crate::domain::sync::SyncRun;
+use crate::domain::sync::{ChangePosition, SyncRun};
 use crate::domain::{DomainError, Group, GroupId, TenantId, User, UserId};
 
 /// Rows per page when a tenant's whole state is read.
 const SNAPSHOT_PAGE: u64 = 1000;
+
+/// How far below the newest entry a transaction still open may hold its number: one number per
+/// write in flight across every tenant and replica, far fewer than this.
+const LATE_COMMIT_WINDOW: i64 = 4096;
 
 impl Store {
     /// Records the start of a run. The caller holds the (tenant, target) run lock, so a run of
@@ -26,7 +30,7 @@ impl Store {
         target: &str,
         trigger: &str,
         mode: &str,
-        change_seq: i64,
+        position: ChangePosition,
     ) -> Result<Uuid, DomainError> {
         let id = Uuid::now_v7();
         let now = self.clock.now();
@@ -55,7 +59,8 @@ impl Store {
             finished_at: Set(None),
             counts: Set(None),
             error: Set(None),
-            change_seq: Set(Some(change_seq)),
+            change_seq: Set(Some(position.seq)),
+            change_window: Set(Some(position.window)),
         }
         .insert(&transaction)
         .await
@@ -113,15 +118,73 @@ impl Store {
         tenant_id: TenantId,
         target: &str,
     ) -> Result<Option<i64>, DomainError> {
+        Ok(self
+            .last_applied_position(tenant_id, target)
+            .await?
+            .map(|position| position.seq))
+    }
+
+    /// The same, with the window the run counted below it. A run recorded before runs counted
+    /// it has a window no count can pass.
+    pub async fn last_applied_position(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+    ) -> Result<Option<ChangePosition>, DomainError> {
         Ok(sync_runs::Entity::find()
             .filter(sync_runs::Column::TenantId.eq(tenant_id.as_uuid()))
             .filter(sync_runs::Column::Target.eq(target))
             .filter(sync_runs::Column::Status.eq("applied"))
             .order_by_desc(sync_runs::Column::ChangeSeq)
+            // Of runs at the same position the newest (ids are UUIDv7), whose window counted
+            // what committed late before it.
+            .order_by_desc(sync_runs::Column::Id)
             .one(self.reader())
             .await
             .map_err(error::classify)?
-            .and_then(|run| run.change_seq))
+            .and_then(|run| {
+                Some(ChangePosition {
+                    seq: run.change_seq?,
+                    window: run.change_window.unwrap_or(i64::MAX),
+                })
+            }))
+    }
+
+    /// The tenant's change-log position now: what a run notes before it reads the store.
+    pub async fn change_position(
+        &self,
+        tenant_id: TenantId,
+    ) -> Result<ChangePosition, DomainError> {
+        let seq = self.latest_change_seq(tenant_id).await?;
+        let window = self.entries_in_window(tenant_id, seq).await?;
+        Ok(ChangePosition { seq, window })
+    }
+
+    /// Whether an entry numbered at or below `position` became visible after it was noted: a
+    /// change the run that noted it may not have seen. PostgreSQL numbers entries when they are
+    /// inserted, and their transactions commit in any order, so `seq` alone cannot tell; a
+    /// transaction still open when a run noted its position holds a number within
+    /// `LATE_COMMIT_WINDOW` below it, where a later count comes out higher. On SQLite entries
+    /// commit in their order and the count never moves.
+    pub async fn committed_late(
+        &self,
+        tenant_id: TenantId,
+        position: ChangePosition,
+    ) -> Result<bool, DomainError> {
+        Ok(self.entries_in_window(tenant_id, position.seq).await? > position.window)
+    }
+
+    /// How many of the tenant's entries are numbered in the window ending at `seq`.
+    async fn entries_in_window(&self, tenant_id: TenantId, seq: i64) -> Result<i64, DomainError> {
+        use sea_orm::PaginatorTrait;
+        let count = change_log::Entity::find()
+            .filter(change_log::Column::TenantId.eq(tenant_id.as_uuid()))
+            .filter(change_log::Column::Seq.gt(seq - LATE_COMMIT_WINDOW))
+            .filter(change_log::Column::Seq.lte(seq))
+            .count(self.reader())
+            .await
+            .map_err(error::classify)?;
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
     }
 
     /// The tenant's latest change-log position (0 for none).

@@ -388,15 +388,15 @@ impl Reconciler {
         force: bool,
     ) -> Result<(), SyncError> {
         let name = target.name();
-        let change_seq = self.store.latest_change_seq(tenant.id).await?;
-        report.change_seq = Some(change_seq);
+        let position = self.store.change_position(tenant.id).await?;
+        report.change_seq = Some(position.seq);
         let mode = match report.mode {
             Mode::Plan => "plan",
             Mode::Apply => "apply",
         };
         let run_id = self
             .store
-            .start_run(tenant.id, name, report.trigger.as_str(), mode, change_seq)
+            .start_run(tenant.id, name, report.trigger.as_str(), mode, position)
             .await?;
         report.run_id = Some(run_id);
         report.outcome = Outcome::Failed;

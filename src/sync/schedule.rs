@@ -71,8 +71,10 @@ async fn reconcile_every_tenant(reconciler: &Reconciler, store: &Store, trigger:
     }
 }
 
-/// Follows the change log: a tenant whose log moved past its last applied run, and then stayed
-/// still for `delay` (a burst of SCIM writes is one run, not one per write), is reconciled.
+/// Follows the change log: a tenant whose log moved past its last applied run (or, on
+/// PostgreSQL, gained an entry numbered below that run's position that committed after it:
+/// `Store::committed_late`), and then stayed still for `delay` (a burst of SCIM writes is one
+/// run, not one per write), is reconciled.
 /// Writes that never pause (an IdP's steady cycle on a large tenant) would keep the log from
 /// ever staying still, so a change waits at most `MAX_WAIT_DELAYS` delays. A run that fails is retried after a doubling wait, up to five minutes; the next successful
 /// run converges whatever was missed, because it reads the whole state afresh.
@@ -106,12 +108,22 @@ pub async fn follow_changes(
                 }
                 let (Ok(latest), Ok(applied)) = (
                     store.latest_change_seq(tenant.id).await,
-                    store.last_applied_seq(tenant.id, target).await,
+                    store.last_applied_position(tenant.id, target).await,
                 ) else {
                     continue;
                 };
                 let settled = last_seen.insert(key, latest) == Some(latest);
-                if latest <= applied.unwrap_or(0) {
+                let behind = match applied {
+                    None => latest > 0,
+                    Some(applied) if latest > applied.seq => true,
+                    // On PostgreSQL a change numbered below the last run's position may have
+                    // committed after that run read the store.
+                    Some(applied) => store
+                        .committed_late(tenant.id, applied)
+                        .await
+                        .unwrap_or(false),
+                };
+                if !behind {
                     behind_since.remove(&key);
                     continue;
                 }

@@ -375,3 +375,104 @@ async fn replace_links(app: &TestApp, links: &[TargetLink]) {
         .await
         .unwrap();
 }
+
+/// PostgreSQL numbers change-log entries as they are inserted, and their transactions commit in
+/// any order. A change whose transaction was still open while a run noted its position commits
+/// after that run with a number below the position: the log's newest entry is not newer than
+/// the run, yet the change was never applied. The follower must still run for it.
+#[tokio::test]
+async fn a_change_committed_after_a_run_with_an_earlier_number_is_still_followed() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(app) = TestApp::spawn(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let reconciler = reconciler(&app, Arc::new(MemoryTarget::default()));
+    app.create_user("first@example.com").await;
+    let applied = |report: dirsync::sync::Report| assert_eq!(report.outcome, Outcome::Applied);
+    applied(
+        reconciler
+            .reconcile_once(&app.tenant, "memory", Mode::Apply, Trigger::Manual, false)
+            .await
+            .unwrap(),
+    );
+
+    // Another writer takes the next number and holds its transaction open.
+    let other = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let open = other.begin().await.unwrap();
+    open.execute_unprepared(&format!(
+        "INSERT INTO change_log (tenant_id, occurred_at, resource_type, operation) \
+         VALUES ('{}', now(), 'User', 'create')",
+        app.tenant.id
+    ))
+    .await
+    .unwrap();
+    // A write after it commits first, and a run covers it.
+    app.create_user("second@example.com").await;
+    applied(
+        reconciler
+            .reconcile_once(&app.tenant, "memory", Mode::Apply, Trigger::Manual, false)
+            .await
+            .unwrap(),
+    );
+    let position = app
+        .store
+        .last_applied_position(app.tenant.id, "memory")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !app.store
+            .committed_late(app.tenant.id, position)
+            .await
+            .unwrap()
+    );
+    open.commit().await.unwrap();
+    assert_eq!(
+        app.store.latest_change_seq(app.tenant.id).await.unwrap(),
+        position.seq,
+        "the late entry is numbered below the run's position"
+    );
+    assert!(
+        app.store
+            .committed_late(app.tenant.id, position)
+            .await
+            .unwrap()
+    );
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let follower = tokio::spawn(dirsync::sync::schedule::follow_changes(
+        reconciler.clone(),
+        app.store.clone(),
+        std::time::Duration::from_millis(50),
+        shutdown.clone(),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let followed = loop {
+        let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
+        if runs
+            .iter()
+            .any(|run| run.trigger == "change" && run.status == "applied")
+        {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    shutdown.cancel();
+    follower.await.unwrap();
+    assert!(followed, "the follower never ran for the late change");
+    let position = app
+        .store
+        .last_applied_position(app.tenant.id, "memory")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !app.store
+            .committed_late(app.tenant.id, position)
+            .await
+            .unwrap()
+    );
+}

@@ -16,6 +16,7 @@ pub struct Model {
     pub counts: Option<Json>,
     pub error: Option<String>,
     pub change_seq: Option<i64>,
+    pub change_window: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
