@@ -289,12 +289,15 @@ fn decode_error(error: &dyn std::fmt::Display) -> DbErr {
     DbErr::Type(format!("cannot decode a SQLite row: {error}"))
 }
 
-/// A busy or locked database is a moment's unavailability, as it is through sqlx; anything else
-/// is a failed query.
+/// A busy or locked database, or a file that cannot be read, makes the database unavailable
+/// (503, retried), as the same failures through sqlx do; anything else is a failed query.
 fn query_error(error: rusqlite::Error) -> DbErr {
     match error.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+        }
+        Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+            DbErr::Conn(RuntimeErr::Internal(format!("SQLite: {error}")))
         }
         _ => DbErr::Query(RuntimeErr::Internal(format!("SQLite: {error}"))),
     }

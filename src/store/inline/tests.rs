@@ -189,3 +189,31 @@ async fn the_inline_connections_refuse_to_write() {
     let refused = inline.rows::<serde_json::Value>(&delete).unwrap_err();
     assert!(refused.to_string().contains("readonly"), "{refused}");
 }
+
+/// A failure of the file or a held lock answers 503 (unavailable, retry), as through sqlx; a
+/// statement SQLite rejects is an internal error.
+#[test]
+fn sqlite_failures_are_classified_as_through_sqlx() {
+    use crate::domain::DomainError;
+    let failure = |code| {
+        crate::store::error::classify(super::query_error(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        )))
+    };
+    for code in [
+        rusqlite::ffi::SQLITE_BUSY,
+        rusqlite::ffi::SQLITE_LOCKED,
+        rusqlite::ffi::SQLITE_IOERR,
+        rusqlite::ffi::SQLITE_CANTOPEN,
+    ] {
+        assert!(
+            matches!(failure(code), DomainError::Unavailable(_)),
+            "{code}"
+        );
+    }
+    assert!(matches!(
+        failure(rusqlite::ffi::SQLITE_ERROR),
+        DomainError::Internal(_)
+    ));
+}
