@@ -176,6 +176,8 @@ impl Store {
                         SQLITE_BUSY_TIMEOUT,
                     )
                     .map_err(|e| open_error(e.to_string()))?,
+                    scans: InlineReads::open(path, 2, READER_CACHE_KIB, SQLITE_BUSY_TIMEOUT)
+                        .map_err(|e| open_error(e.to_string()))?,
                     writer: InlineWriter::open(
                         path,
                         writer.get_sqlite_connection_pool().clone(),

@@ -10,7 +10,7 @@ use super::change_log::{Change, audit_detail};
 use super::entity::groups;
 use super::query::{self, Table};
 use super::users::check_version;
-use super::{Store, error};
+use super::{Store, Via, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::{
     Actor, Document, DomainError, Group, GroupData, GroupId, ListQuery, MemberRef, MemberValue,
@@ -54,7 +54,7 @@ impl Store {
             unknown,
         )
         .await?;
-        let members = self.member_rows(&transaction, id).await?;
+        let members = self.member_rows(Via::Transaction(&transaction), id).await?;
         transaction.commit().await.map_err(error::classify)?;
         group_from_model(model, Some(members))
     }
@@ -68,7 +68,7 @@ impl Store {
     ) -> Result<Group, DomainError> {
         let model = find_group(self.reader(), tenant_id, id, false).await?;
         let members = match with_members {
-            true => Some(self.member_rows(self.reader(), id).await?),
+            true => Some(self.member_rows(Via::Scan, id).await?),
             false => None,
         };
         group_from_model(model, members)
@@ -108,8 +108,7 @@ impl Store {
             groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id.as_uuid()));
         let after = after.map(|id| id.as_uuid());
         let models =
-            super::listing::keyset_page(self.reader(), tenant, groups::Column::Id, after, count)
-                .await?;
+            super::listing::keyset_page(self, tenant, groups::Column::Id, after, count).await?;
         self.groups_with_members(models, true).await
     }
 
@@ -122,7 +121,7 @@ impl Store {
         let mut members = match with_members {
             true => {
                 let ids: Vec<GroupId> = models.iter().map(|m| GroupId::from_uuid(m.id)).collect();
-                Some(self.members_of_groups(self.reader(), &ids).await?)
+                Some(self.members_of_groups(Via::Scan, &ids).await?)
             }
             false => None,
         };
@@ -182,7 +181,7 @@ impl Store {
         self.apply_members(&transaction, actor, id, members, unknown)
             .await?;
         let members = match with_members {
-            true => Some(self.member_rows(&transaction, id).await?),
+            true => Some(self.member_rows(Via::Transaction(&transaction), id).await?),
             false => None,
         };
         transaction.commit().await.map_err(error::classify)?;
@@ -238,7 +237,7 @@ impl Store {
             MembersChange::Replace(values) => {
                 let wanted = self.resolve_members(transaction, tenant, &values).await?;
                 let stale: Vec<MemberRef> = self
-                    .member_rows(transaction, id)
+                    .member_rows(Via::Transaction(transaction), id)
                     .await?
                     .into_iter()
                     .map(|m| m.member)

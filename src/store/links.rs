@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -63,10 +64,9 @@ impl Store {
             let found = target_links::Entity::find()
                 .filter(of_target(tenant_id, target))
                 .filter(target_links::Column::ResourceType.is_in(types))
-                .filter(target_links::Column::ResourceId.is_in(chunk.iter().map(|(_, id)| *id)))
-                .all(self.reader())
-                .await
-                .map_err(error::classify)?;
+                .filter(target_links::Column::ResourceId.is_in(chunk.iter().map(|(_, id)| *id)));
+            let found: Vec<target_links::Model> =
+                self.scan_rows(QueryTrait::as_query(&found)).await?;
             rows.extend(
                 found
                     .into_iter()
@@ -127,16 +127,12 @@ impl Store {
                 ])),
             );
         }
-        Ok(query
+        let page = query
             .order_by_asc(target_links::Column::ResourceType)
             .order_by_asc(target_links::Column::ResourceId)
-            .limit(LINK_BATCH as u64)
-            .all(self.reader())
-            .await
-            .map_err(error::classify)?
-            .into_iter()
-            .map(link_of)
-            .collect())
+            .limit(LINK_BATCH as u64);
+        let page: Vec<target_links::Model> = self.scan_rows(QueryTrait::as_query(&page)).await?;
+        Ok(page.into_iter().map(link_of).collect())
     }
 
     /// Makes the tenant's links in the target exactly `links` (the first of two for one

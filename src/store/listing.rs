@@ -2,8 +2,7 @@
 
 use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use serde::de::DeserializeOwned;
 
@@ -72,9 +71,9 @@ pub(crate) fn by_key(store: &Store, table: Table, query: &ListQuery) -> bool {
 
 /// Up to `count` rows of `filtered` after `after` in `id` order: a keyset page, which costs the
 /// same at the end of a large tenant as at its start (an offset page reads everything before
-/// it). Reconciliation reads whole tenants this way.
+/// it). Reconciliation reads whole tenants this way (`Store::scan_rows`).
 pub(crate) async fn keyset_page<E, C>(
-    connection: &DatabaseConnection,
+    store: &Store,
     filtered: Select<E>,
     id: C,
     after: Option<uuid::Uuid>,
@@ -82,18 +81,15 @@ pub(crate) async fn keyset_page<E, C>(
 ) -> Result<Vec<E::Model>, DomainError>
 where
     E: EntityTrait,
+    E::Model: DeserializeOwned + Send + 'static,
     C: ColumnTrait,
 {
     let mut select = filtered;
     if let Some(after) = after {
         select = sea_orm::QueryFilter::filter(select, id.gt(after));
     }
-    select
-        .order_by_asc(id)
-        .limit(count)
-        .all(connection)
-        .await
-        .map_err(error::classify)
+    let select = select.order_by_asc(id).limit(count);
+    store.scan_rows(QueryTrait::as_query(&select)).await
 }
 
 /// The size of the whole result when a page of `read` rows tells it: a page shorter than asked

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use uuid::Uuid;
 
 use super::entity::{group_members, groups, users};
-use super::{Store, error};
+use super::{Store, Via, error};
 use crate::domain::{
     DomainError, GroupId, Member, MemberKind, MemberRef, MemberValue, TenantId, UserGroup, UserId,
 };
@@ -170,61 +170,24 @@ impl Store {
     /// A group's members with their current display names, in the order they were added.
     pub(crate) async fn member_rows(
         &self,
-        connection: &impl ConnectionTrait,
+        via: Via<'_>,
         group_id: GroupId,
     ) -> Result<Vec<Member>, DomainError> {
-        let mut all = self.members_of_groups(connection, &[group_id]).await?;
+        let mut all = self.members_of_groups(via, &[group_id]).await?;
         Ok(all.remove(&group_id).unwrap_or_default())
     }
 
     /// The members of each of `group_ids`, in one query per batch of groups.
     pub(crate) async fn members_of_groups(
         &self,
-        connection: &impl ConnectionTrait,
+        via: Via<'_>,
         group_ids: &[GroupId],
     ) -> Result<HashMap<GroupId, Vec<Member>>, DomainError> {
-        let (member, user, group) = ("m", "u", "g");
         let mut members: HashMap<GroupId, Vec<Member>> = HashMap::new();
         for chunk in group_ids.chunks(BATCH) {
-            let statement = Query::select()
-                .expr_as(Expr::col((member, "group_id")), "group_id")
-                .expr_as(Expr::col((member, "user_id")), "user_id")
-                .expr_as(Expr::col((member, "member_group_id")), "member_group_id")
-                .expr_as(
-                    Expr::col((user, "display_name"))
-                        .if_null(Expr::col((user, "user_name")))
-                        .if_null(Expr::col((group, "display_name"))),
-                    "display",
-                )
-                .from_as(group_members::Entity, member)
-                .join_as(
-                    JoinType::LeftJoin,
-                    users::Entity,
-                    user,
-                    Expr::col((user, "id")).equals((member, "user_id")),
-                )
-                .join_as(
-                    JoinType::LeftJoin,
-                    groups::Entity,
-                    group,
-                    Expr::col((group, "id")).equals((member, "member_group_id")),
-                )
-                .and_where(
-                    Expr::col((member, "group_id")).is_in(chunk.iter().map(|id| id.as_uuid())),
-                )
-                .order_by((member, "id"), sea_orm::Order::Asc)
-                .to_owned();
-            let rows = connection
-                .query_all(&statement)
-                .await
-                .map_err(error::classify)?;
+            let rows: Vec<MemberOfGroup> = self.rows_via(via, &members_query(chunk)).await?;
             for row in rows {
-                let owner: Uuid = row.try_get("", "group_id").map_err(error::classify)?;
-                let user_id: Option<Uuid> = row.try_get("", "user_id").map_err(error::classify)?;
-                let group_id: Option<Uuid> = row
-                    .try_get("", "member_group_id")
-                    .map_err(error::classify)?;
-                let member = match (user_id, group_id) {
+                let member = match (row.user_id, row.member_group_id) {
                     (Some(id), _) => MemberRef::User(UserId::from_uuid(id)),
                     (None, Some(id)) => MemberRef::Group(GroupId::from_uuid(id)),
                     (None, None) => {
@@ -234,49 +197,79 @@ impl Store {
                     }
                 };
                 members
-                    .entry(GroupId::from_uuid(owner))
+                    .entry(GroupId::from_uuid(row.group_id))
                     .or_default()
                     .push(Member {
                         member,
-                        display: row.try_get("", "display").map_err(error::classify)?,
+                        display: row.display,
                     });
             }
         }
         Ok(members)
     }
 
-    /// The groups each of `user_ids` is a direct member of, in one query for the whole page.
+    /// The groups each of `user_ids` is a direct member of, in one query per batch of users.
     pub(crate) async fn groups_of_users(
         &self,
-        connection: &impl ConnectionTrait,
+        via: Via<'_>,
         user_ids: &[UserId],
     ) -> Result<HashMap<UserId, Vec<UserGroup>>, DomainError> {
-        let mut groups_by_user = HashMap::new();
+        let mut groups_by_user: HashMap<UserId, Vec<UserGroup>> = HashMap::new();
         for chunk in user_ids.chunks(BATCH) {
-            let statement = connection
-                .get_database_backend()
-                .build(&groups_of_users_query(chunk));
-            let rows = GroupOfUser::find_by_statement(statement)
-                .all(connection)
-                .await
-                .map_err(error::classify)?;
-            add_groups(&mut groups_by_user, rows);
+            let rows: Vec<GroupOfUser> = self.rows_via(via, &groups_of_users_query(chunk)).await?;
+            for row in rows {
+                groups_by_user
+                    .entry(UserId::from_uuid(row.user_id))
+                    .or_default()
+                    .push(UserGroup {
+                        id: GroupId::from_uuid(row.id),
+                        display: row.display_name,
+                    });
+            }
         }
         Ok(groups_by_user)
     }
+}
 
-    /// The same for the few users a lookup by key found, as a point read (`read_rows`).
-    pub(crate) async fn groups_of_few_users(
-        &self,
-        user_ids: &[UserId],
-    ) -> Result<HashMap<UserId, Vec<UserGroup>>, DomainError> {
-        let mut groups_by_user = HashMap::new();
-        for chunk in user_ids.chunks(BATCH) {
-            let rows = self.read_rows(&groups_of_users_query(chunk)).await?;
-            add_groups(&mut groups_by_user, rows);
-        }
-        Ok(groups_by_user)
-    }
+/// A member of one of the groups, with the name it is shown by.
+#[derive(FromQueryResult, serde::Deserialize)]
+struct MemberOfGroup {
+    group_id: Uuid,
+    user_id: Option<Uuid>,
+    member_group_id: Option<Uuid>,
+    display: Option<String>,
+}
+
+/// The memberships of `group_ids`, oldest first, each with its member's display name (a user's
+/// displayName, else its userName; a group's displayName).
+fn members_query(group_ids: &[GroupId]) -> SelectStatement {
+    let (member, user, group) = ("m", "u", "g");
+    Query::select()
+        .expr_as(Expr::col((member, "group_id")), "group_id")
+        .expr_as(Expr::col((member, "user_id")), "user_id")
+        .expr_as(Expr::col((member, "member_group_id")), "member_group_id")
+        .expr_as(
+            Expr::col((user, "display_name"))
+                .if_null(Expr::col((user, "user_name")))
+                .if_null(Expr::col((group, "display_name"))),
+            "display",
+        )
+        .from_as(group_members::Entity, member)
+        .join_as(
+            JoinType::LeftJoin,
+            users::Entity,
+            user,
+            Expr::col((user, "id")).equals((member, "user_id")),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            groups::Entity,
+            group,
+            Expr::col((group, "id")).equals((member, "member_group_id")),
+        )
+        .and_where(Expr::col((member, "group_id")).is_in(group_ids.iter().map(|id| id.as_uuid())))
+        .order_by((member, "id"), sea_orm::Order::Asc)
+        .to_owned()
 }
 
 /// A group one of the users is in.
@@ -308,18 +301,6 @@ fn groups_of_users_query(user_ids: &[UserId]) -> SelectStatement {
             sea_orm::Order::Asc,
         )
         .to_owned()
-}
-
-fn add_groups(groups_by_user: &mut HashMap<UserId, Vec<UserGroup>>, rows: Vec<GroupOfUser>) {
-    for row in rows {
-        groups_by_user
-            .entry(UserId::from_uuid(row.user_id))
-            .or_default()
-            .push(UserGroup {
-                id: GroupId::from_uuid(row.id),
-                display: row.display_name,
-            });
-    }
 }
 
 fn split(members: &[MemberRef]) -> (Vec<Uuid>, Vec<Uuid>) {

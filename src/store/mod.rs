@@ -30,8 +30,8 @@ mod users;
 
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, FromQueryResult, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::de::DeserializeOwned;
 
@@ -55,6 +55,17 @@ fn select_nested<E: sea_orm::EntityTrait>(query: &mut SelectStatement, entity: E
             Alias::new(format!("{prefix}.{}", column.as_str())),
         );
     }
+}
+
+/// Which connection a read goes through.
+#[derive(Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// A few rows found through an index (`Store::read_rows`).
+    Point,
+    /// Many rows (`Store::scan_rows`).
+    Scan,
+    /// The transaction of the write it is part of.
+    Transaction(&'a DatabaseTransaction),
 }
 
 /// Handle to the database; cheap to clone.
@@ -113,6 +124,48 @@ impl Store {
             None => R::find_by_statement(statement).all(&self.reader).await,
         }
         .map_err(error::classify)
+    }
+
+    /// Rows of a read of many rows (a page of a whole tenant), decoded as `R`: on SQLite on a
+    /// blocking thread through connections of their own (`inline`), a page in one hand-off
+    /// where sqlx hands each row over on its own; on PostgreSQL through the pool.
+    async fn scan_rows<R>(&self, query: &SelectStatement) -> Result<Vec<R>, DomainError>
+    where
+        R: FromQueryResult + DeserializeOwned + Send + 'static,
+    {
+        let statement = self.reader.get_database_backend().build(query);
+        match &self.inline {
+            Some(inline) => {
+                let inline = inline.clone();
+                tokio::task::spawn_blocking(move || inline.scans.rows(&statement))
+                    .await
+                    .map_err(|e| DomainError::Internal(format!("a read stopped: {e}")))?
+            }
+            None => R::find_by_statement(statement).all(&self.reader).await,
+        }
+        .map_err(error::classify)
+    }
+
+    /// Rows of `query` decoded as `R`, through `via`.
+    async fn rows_via<R>(
+        &self,
+        via: Via<'_>,
+        query: &SelectStatement,
+    ) -> Result<Vec<R>, DomainError>
+    where
+        R: FromQueryResult + DeserializeOwned + Send + 'static,
+    {
+        match via {
+            Via::Point => self.read_rows(query).await,
+            Via::Scan => self.scan_rows(query).await,
+            Via::Transaction(transaction) => {
+                let statement = transaction.get_database_backend().build(query);
+                R::find_by_statement(statement)
+                    .all(transaction)
+                    .await
+                    .map_err(error::classify)
+            }
+        }
     }
 
     /// Closes every connection; pending writes have finished when this returns.

@@ -3,14 +3,14 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
     TryIntoModel,
 };
 
 use super::change_log::{Change, audit_detail};
 use super::entity::{group_members, groups, users};
 use super::query::{self, Table};
-use super::{Backend, Store, error};
+use super::{Backend, Store, Via, error};
 use crate::domain::change::{ChangeOp, ResourceKind};
 use crate::domain::filter::Sort;
 use crate::domain::{
@@ -52,7 +52,7 @@ impl Store {
     /// (SQLite's single writer needs no row lock).
     async fn find_user(
         &self,
-        connection: &impl ConnectionTrait,
+        transaction: &DatabaseTransaction,
         tenant_id: TenantId,
         id: UserId,
         lock: bool,
@@ -63,11 +63,13 @@ impl Store {
             select = select.lock_exclusive();
         }
         let model = select
-            .one(connection)
+            .one(transaction)
             .await
             .map_err(error::classify)?
             .ok_or_else(|| DomainError::not_found("User", id))?;
-        let mut groups = self.groups_of_users(connection, &[id]).await?;
+        let mut groups = self
+            .groups_of_users(Via::Transaction(transaction), &[id])
+            .await?;
         user_from_model(model, groups.remove(&id).unwrap_or_default())
     }
 
@@ -120,8 +122,7 @@ impl Store {
         let tenant = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id.as_uuid()));
         let after = after.map(|id| id.as_uuid());
         let models =
-            super::listing::keyset_page(self.reader(), tenant, users::Column::Id, after, count)
-                .await?;
+            super::listing::keyset_page(self, tenant, users::Column::Id, after, count).await?;
         // Without their groups: what reads a tenant whole (reconciliation, the Qualytics
         // model) takes membership from the groups' members, and a query per page for each
         // user's groups was a tenth of a run's read of the store.
@@ -139,10 +140,11 @@ impl Store {
         by_key: bool,
     ) -> Result<Vec<User>, DomainError> {
         let ids: Vec<UserId> = models.iter().map(|m| UserId::from_uuid(m.id)).collect();
-        let mut groups = match by_key {
-            true => self.groups_of_few_users(&ids).await?,
-            false => self.groups_of_users(self.reader(), &ids).await?,
+        let via = match by_key {
+            true => Via::Point,
+            false => Via::Scan,
         };
+        let mut groups = self.groups_of_users(via, &ids).await?;
         models
             .into_iter()
             .map(|model| {

@@ -44,6 +44,8 @@ const KEPT_STATEMENTS: usize = 64;
 pub(super) struct Inline {
     /// For point reads.
     pub(super) reads: InlineReads,
+    /// For pages of whole tenants, on blocking threads.
+    pub(super) scans: InlineReads,
     /// For batches of creates.
     pub(super) writer: InlineWriter,
 }
