@@ -18,7 +18,8 @@ use crate::domain::{DomainError, ListQuery};
 /// The count runs only when the page cannot tell it: a page shorter than asked for, not past the
 /// end, is the end of the result, so `totalResults` is what came before it plus what it holds.
 /// That spares the count for the lookups IdPs make all day (`userName eq "…"` finds one user or
-/// none). Such a lookup, by a key (`query::finds_by_key`), is a point read (`Store::read_rows`).
+/// none). Such a lookup, by a key (`query::finds_by_key`), is a point read (`Store::read_rows`);
+/// any other page a scan (`Store::scan_rows`).
 pub(crate) async fn page<E, C>(
     store: &Store,
     table: Table,
@@ -28,7 +29,7 @@ pub(crate) async fn page<E, C>(
 ) -> Result<(Vec<E::Model>, u64), DomainError>
 where
     E: EntityTrait,
-    E::Model: Sync + DeserializeOwned,
+    E::Model: Sync + DeserializeOwned + Send + 'static,
     C: ColumnTrait,
 {
     let (connection, backend) = (store.reader(), store.backend());
@@ -52,7 +53,7 @@ where
         .limit(page.count);
     let models = match by_key(store, table, query) {
         true => store.read_rows(QueryTrait::as_query(&ordered)).await?,
-        false => ordered.all(connection).await.map_err(error::classify)?,
+        false => store.scan_rows(QueryTrait::as_query(&ordered)).await?,
     };
     let total = match total_from_page(page, models.len()) {
         Some(total) => total,

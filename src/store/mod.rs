@@ -5,10 +5,10 @@
 //! reconciler follows), so a change and its record commit or vanish together. On SQLite, user
 //! creates that arrive together share one such transaction (`user_creates`).
 //!
-//! On SQLite the reads every SCIM request makes (its token, a user by id, a lookup by key) and
-//! the create batches run on the calling thread through rusqlite (`inline`), because sqlx's
-//! hand-off of each statement to a connection thread of its own cost more than SQLite did;
-//! sea-orm still builds every statement.
+//! On SQLite, reads and the create batches go through rusqlite (`inline`): point reads on the
+//! calling thread, pages on a blocking thread, because sqlx's hand-off of each statement and
+//! each row to a connection thread of its own cost more than SQLite did. sea-orm still builds
+//! every statement; other writes, counts and transactions stay on sqlx.
 
 mod change_log;
 mod connect;
@@ -126,9 +126,10 @@ impl Store {
         .map_err(error::classify)
     }
 
-    /// Rows of a read of many rows (a page of a whole tenant), decoded as `R`: on SQLite on a
-    /// blocking thread through connections of their own (`inline`), a page in one hand-off
-    /// where sqlx hands each row over on its own; on PostgreSQL through the pool.
+    /// Rows of a read of many rows (a list page, a page of a whole tenant, members of groups,
+    /// links), decoded as `R`: on SQLite on a blocking thread through connections of their own
+    /// (`inline`), a page in one hand-off where sqlx hands each row over on its own; on
+    /// PostgreSQL through the pool.
     async fn scan_rows<R>(&self, query: &SelectStatement) -> Result<Vec<R>, DomainError>
     where
         R: FromQueryResult + DeserializeOwned + Send + 'static,

@@ -1,17 +1,21 @@
-//! SQLite on the calling thread: point reads here, batches of creates in `writer`.
+//! SQLite through rusqlite: point reads on the calling thread, scans on a blocking thread, and
+//! batches of creates in `writer`.
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every query is handed to that thread
-//! and its rows handed back, and sqlx pings the connection (another round trip) each time it goes
-//! back to the pool. A GET by id is two queries, so eight thread wake-ups for two lookups that
-//! take SQLite microseconds; on two cores the wake-ups, not SQLite, held reads to a tenth of
-//! what the machine's loopback HTTP can do. The reads the SCIM API makes on every request (the
-//! token, a user by id, a lookup by userName) run here instead, on the task's own thread,
-//! through connections that stay open with their statements prepared.
+//! and its rows handed back one by one, and sqlx pings the connection (another round trip) each
+//! time it goes back to the pool. A GET by id is two queries, so eight thread wake-ups for two
+//! lookups that take SQLite microseconds; on two cores the wake-ups, not SQLite, held reads to
+//! a tenth of what the machine's loopback HTTP can do. So:
+//! - the reads the SCIM API makes on every request (the token, a user by id, a lookup by key)
+//!   run on the task's own thread (`Store::read_rows`), through one connection per core that
+//!   stays open with its statements prepared. Only reads of a few rows found through an index
+//!   come this way: a read holds its runtime worker while it lasts;
+//! - reads of many rows (pages of a tenant, members of groups, links) run on a blocking thread
+//!   through connections of their own (`Store::scan_rows`): a page in one hand-off;
+//! - user creates are written in batches by `writer`.
 //!
-//! Only reads of a few rows found through an index come here: a read holds its runtime worker
-//! while it lasts, so pages and whole tenants stay on sqlx's threads. The read connections
-//! cannot write (`query_only`); in WAL mode a read here sees every transaction committed before
-//! it started, through sqlx's writer or the inline one.
+//! The read connections cannot write (`query_only`). In WAL mode a read sees every transaction
+//! committed before it started, through sqlx's writer or the inline one.
 //!
 //! sea-orm builds the statements. Rows come back as `serde_json` maps, by the type the schema
 //! declares for each column, and are deserialised into the same row types sea-orm decodes on
