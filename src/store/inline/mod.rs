@@ -40,15 +40,15 @@ mod writer;
 
 pub(super) use writer::InlineWriter;
 
-/// Prepared statements kept per connection: every distinct point read, with room.
+/// Prepared statements kept per connection: every distinct statement it runs, with room.
 const KEPT_STATEMENTS: usize = 64;
 
-/// The SQLite connections used on the calling thread.
+/// The SQLite connections used through rusqlite.
 #[derive(Debug)]
 pub(super) struct Inline {
     /// For point reads.
     pub(super) reads: InlineReads,
-    /// For pages of whole tenants, on blocking threads.
+    /// For reads of many rows, on blocking threads.
     pub(super) scans: InlineReads,
     /// For batches of creates.
     pub(super) writer: InlineWriter,
