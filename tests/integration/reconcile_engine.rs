@@ -414,18 +414,8 @@ async fn a_change_committed_after_a_run_with_an_earlier_number_is_still_followed
             .await
             .unwrap(),
     );
-    let position = app
-        .store
-        .last_applied_position(app.tenant.id, "memory")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        !app.store
-            .committed_late(app.tenant.id, position)
-            .await
-            .unwrap()
-    );
+    let (position, late) = last_applied_and_late(&app).await;
+    assert!(!late);
     open.commit().await.unwrap();
     assert_eq!(
         app.store.latest_change_seq(app.tenant.id).await.unwrap(),
@@ -463,16 +453,22 @@ async fn a_change_committed_after_a_run_with_an_earlier_number_is_still_followed
     shutdown.cancel();
     follower.await.unwrap();
     assert!(followed, "the follower never ran for the late change");
+    let (_, late) = last_applied_and_late(&app).await;
+    assert!(!late, "the follower's run counted the late entry");
+}
+
+/// The last applied run's position, and whether an entry committed late below it.
+async fn last_applied_and_late(app: &TestApp) -> (dirsync::domain::sync::ChangePosition, bool) {
     let position = app
         .store
         .last_applied_position(app.tenant.id, "memory")
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !app.store
-            .committed_late(app.tenant.id, position)
-            .await
-            .unwrap()
-    );
+    let late = app
+        .store
+        .committed_late(app.tenant.id, position)
+        .await
+        .unwrap();
+    (position, late)
 }

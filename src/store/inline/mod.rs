@@ -3,7 +3,7 @@
 //!
 //! sqlx runs each SQLite connection on a thread of its own: every query is handed to that thread
 //! and its rows handed back one by one, and sqlx pings the connection (another round trip) each
-//! time it goes back to the pool. A GET by id is two queries, so eight thread wake-ups for two
+//! time it goes back to the pool. A GET by id was two queries, so eight thread wake-ups for two
 //! lookups that take SQLite microseconds; on two cores the wake-ups, not SQLite, held reads to
 //! a tenth of what the machine's loopback HTTP can do. So:
 //! - the reads the SCIM API makes on every request (the token, a user by id, a lookup by key)
