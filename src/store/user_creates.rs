@@ -4,24 +4,25 @@
 //! thread. Creates that queue up while a batch is being written are instead written by the next
 //! batch in one transaction of four statements, however many they are.
 //!
-//! A request queues its create and then waits for its turn to write; whoever gets the turn
-//! writes everything queued (its own create, or nothing if an earlier turn took it). The batch
-//! runs in a task of its own, so a client that hangs up cannot abort a transaction carrying
-//! other clients' creates. Uniqueness is the database's: the insert skips rows whose userName
+//! A request queues its create and then waits for either its answer or the turn to write.
+//! Whoever gets the turn hands it to a task that writes what is queued, batch after batch,
+//! until the queue is empty, while the request goes on waiting for its own answer (which the
+//! first batch carries). The writing runs in a task of its own, so a client that hangs up
+//! cannot abort a transaction carrying other clients' creates. Uniqueness is the database's: the insert skips rows whose userName
 //! the tenant already has (`ON CONFLICT DO NOTHING`, also against other replicas), and those
 //! creates answer 409. Any other failure replays the batch one create per transaction, so each
 //! gets its own answer.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sea_orm::{DbBackend, DbErr, EntityTrait, QueryTrait, TryInsertResult};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedMutexGuard, oneshot};
 use uuid::Uuid;
 
 use super::change_log::Change;
 use super::entity::users;
-use super::inline::InlineWriter;
+use super::inline::WriteTurn;
 use super::users::{created_change, created_user, user_name_taken};
 use super::{Store, error};
 use crate::domain::{Actor, DomainError, User, UserData};
@@ -34,7 +35,7 @@ const MAX_BATCH: usize = 256;
 #[derive(Default)]
 pub(crate) struct CreateQueue {
     pending: Mutex<Vec<PendingCreate>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for CreateQueue {
@@ -88,40 +89,62 @@ impl Store {
             answer,
         });
         loop {
-            let turn = self.creates.turn.lock().await;
-            let batch = self.creates.take();
-            if !batch.is_empty() {
-                let store = self.clone();
-                let written = tokio::spawn(async move { store.write_creates(batch).await });
-                let _ = written.await;
-            }
-            drop(turn);
-            // Ours was in this batch or an earlier one, unless more than a batch was queued
-            // ahead of it: then it is still queued and the next turn writes it.
-            match answered.try_recv() {
-                Ok(answer) => return answer,
-                Err(oneshot::error::TryRecvError::Empty) => continue,
-                Err(oneshot::error::TryRecvError::Closed) => {
-                    return Err(DomainError::Internal(
-                        "the batch writing this create stopped before it finished".into(),
-                    ));
+            // The answer first: once the turn is free again, the creates it took are answered.
+            tokio::select! {
+                biased;
+                answer = &mut answered => {
+                    return answer.unwrap_or_else(|_| {
+                        Err(DomainError::Internal(
+                            "the batch writing this create stopped before it finished".into(),
+                        ))
+                    });
+                }
+                turn = self.creates.turn.clone().lock_owned() => {
+                    // Empty: an earlier turn took this create, and its answer is in.
+                    if !self.creates.pending().is_empty() {
+                        let store = self.clone();
+                        tokio::spawn(async move { store.write_queued(turn).await });
+                    }
                 }
             }
         }
     }
 
-    /// Writes a batch in one transaction and answers every create in it.
+    /// Holding the turn, writes what is queued a batch at a time until the queue is empty,
+    /// and answers every create. On SQLite the inline writer keeps its turn across the
+    /// batches; a batch it cannot write (another process holds SQLite's lock, or SQLite
+    /// refused) and everything after it goes through sqlx.
+    async fn write_queued(&self, _turn: OwnedMutexGuard<()>) {
+        let mut batch = self.creates.take();
+        if let Some(inline) = &self.inline {
+            match inline.writer.turn().await {
+                Ok(turn) => {
+                    while !batch.is_empty() {
+                        match self.insert_batch_inline(&turn, &batch) {
+                            Ok(stored) => answer(batch, stored),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "writing the batch through sqlx instead");
+                                break;
+                            }
+                        }
+                        // Lets the requests on this thread run (and queue more creates).
+                        tokio::task::yield_now().await;
+                        batch = self.creates.take();
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "writing the batch through sqlx instead"),
+            }
+        }
+        while !batch.is_empty() {
+            self.write_creates(batch).await;
+            batch = self.creates.take();
+        }
+    }
+
+    /// Writes a batch in one transaction through sqlx and answers every create in it.
     async fn write_creates(&self, batch: Vec<PendingCreate>) {
         match self.insert_batch(&batch).await {
-            Ok(stored) => {
-                for (create, stored) in batch.into_iter().zip(stored) {
-                    let answer = match stored {
-                        true => created_user(create.row),
-                        false => Err(user_name_taken(&create.data)),
-                    };
-                    let _ = create.answer.send(answer);
-                }
-            }
+            Ok(stored) => answer(batch, stored),
             Err(_) => {
                 for create in batch {
                     let answer = self
@@ -133,17 +156,9 @@ impl Store {
         }
     }
 
-    /// Inserts the batch's users, skipping userNames the tenant already has, and the change-log
-    /// entries of those inserted; says for each create whether it was stored. On the inline
-    /// writer; when that fails (another process holds SQLite's lock, or SQLite refused),
-    /// through sqlx, which waits for the lock and reports a failure as every other write does.
+    /// Inserts the batch's users through sqlx, skipping userNames the tenant already has, and
+    /// the change-log entries of those inserted; says for each create whether it was stored.
     async fn insert_batch(&self, batch: &[PendingCreate]) -> Result<Vec<bool>, DomainError> {
-        if let Some(inline) = &self.inline {
-            match self.insert_batch_inline(&inline.writer, batch).await {
-                Ok(stored) => return Ok(stored),
-                Err(e) => tracing::debug!(error = %e, "writing the batch through sqlx instead"),
-            }
-        }
         let transaction = self.write().await?;
         let inserted = users_insert(batch)
             .exec_with_returning_keys(&transaction)
@@ -163,28 +178,26 @@ impl Store {
     }
 
     /// `insert_batch` on the inline writer.
-    async fn insert_batch_inline(
+    fn insert_batch_inline(
         &self,
-        writer: &InlineWriter,
+        turn: &WriteTurn<'_>,
         batch: &[PendingCreate],
     ) -> Result<Vec<bool>, DbErr> {
         let mut returning = users_insert(batch).into_query();
         returning.returning_col(users::Column::Id);
         let returning = DbBackend::Sqlite.build(&returning);
-        writer
-            .transaction(|transaction| {
-                let inserted: Vec<InsertedUser> = transaction.rows(&returning)?;
-                let inserted = inserted.into_iter().map(|row| row.id).collect();
-                let stored = stored(batch, &inserted);
-                let changes = self
-                    .changes_of(batch, &stored)
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
-                if !changes.is_empty() {
-                    transaction.execute(&self.change_rows(changes).build(DbBackend::Sqlite))?;
-                }
-                Ok(stored)
-            })
-            .await
+        turn.transaction(|transaction| {
+            let inserted: Vec<InsertedUser> = transaction.rows(&returning)?;
+            let inserted = inserted.into_iter().map(|row| row.id).collect();
+            let stored = stored(batch, &inserted);
+            let changes = self
+                .changes_of(batch, &stored)
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            if !changes.is_empty() {
+                transaction.execute(&self.change_rows(changes).build(DbBackend::Sqlite))?;
+            }
+            Ok(stored)
+        })
     }
 
     /// The change-log entries of the creates stored.
@@ -199,6 +212,17 @@ impl Store {
             .filter(|(_, stored)| **stored)
             .map(|(create, _)| Ok((&create.actor, created_change(&create.row, &create.data)?)))
             .collect()
+    }
+}
+
+/// Answers each create of a batch written: its user, or 409 when the userName was taken.
+fn answer(batch: Vec<PendingCreate>, stored: Vec<bool>) {
+    for (create, stored) in batch.into_iter().zip(stored) {
+        let answer = match stored {
+            true => created_user(create.row),
+            false => Err(user_name_taken(&create.data)),
+        };
+        let _ = create.answer.send(answer);
     }
 }
 

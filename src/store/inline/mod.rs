@@ -39,7 +39,7 @@ use serde_json::{Map, Value as Json};
 
 mod writer;
 
-pub(super) use writer::InlineWriter;
+pub(super) use writer::{InlineWriter, WriteTurn};
 
 /// Prepared statements kept per connection: every distinct statement it runs, with room.
 const KEPT_STATEMENTS: usize = 64;

@@ -148,6 +148,41 @@ async fn a_create_while_another_connection_writes_goes_through_sqlx_once_the_loc
     assert_eq!(trail.len(), 1);
 }
 
+/// Creates queued faster than a batch holds (256) are written by one turn batch after batch:
+/// every one is answered, a name sent twice is stored once and answered 409 once, and each
+/// stored create has its change-log entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_queued_beyond_one_batch_are_all_written_and_answered() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = store(&directory).await;
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
+        .await
+        .unwrap();
+    let actor = Actor::operator(tenant.id);
+    let creates = (0..700).map(|i| {
+        let (store, actor) = (store.clone(), actor.clone());
+        // The last hundred repeat names sent earlier.
+        let name = format!("queued{}", if i < 600 { i } else { i - 600 });
+        tokio::spawn(async move { store.create_user(&actor, user(&name)).await })
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let created = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+    let refused: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(Ok(_)))).collect();
+    assert_eq!(created, 600);
+    assert_eq!(refused.len(), 100);
+    assert!(
+        refused
+            .iter()
+            .all(|a| matches!(a, Ok(Err(crate::domain::DomainError::Conflict(_))))),
+        "{refused:?}"
+    );
+    let stored = users::Entity::find().all(&store.reader).await.unwrap();
+    assert_eq!(stored.len(), 600);
+    let log = store.changes_since(tenant.id, 0, 1000).await.unwrap();
+    assert_eq!(log.len(), 600);
+}
+
 /// The inline writer is opened as sqlx's writer is: foreign keys enforced (a user of a tenant
 /// that does not exist is refused, as through sqlx) and NORMAL sync, not an fsync per commit.
 #[tokio::test]
@@ -162,8 +197,8 @@ async fn the_inline_writer_enforces_foreign_keys_and_syncs_as_sqlx_does() {
     assert!(refused.is_err(), "{refused:?}");
     let rows = users::Entity::find().all(&store.reader).await.unwrap();
     assert!(rows.is_empty());
-    let synchronous: i64 = inline
-        .writer
+    let turn = inline.writer.turn().await.unwrap();
+    let synchronous: i64 = turn
         .transaction(|t| {
             let rows: Vec<serde_json::Value> = t.rows(&sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Sqlite,
@@ -171,7 +206,6 @@ async fn the_inline_writer_enforces_foreign_keys_and_syncs_as_sqlx_does() {
             ))?;
             Ok::<_, sea_orm::DbErr>(rows[0]["synchronous"].as_i64().unwrap_or(-1))
         })
-        .await
         .ok()
         .unwrap();
     assert_eq!(synchronous, 1, "NORMAL");

@@ -7,9 +7,9 @@
 //! batches, not SQLite, bounded creates. Here the batch is written by a connection of its own.
 //!
 //! SQLite has one writer at a time. Two writer connections in one process would meet inside
-//! SQLite's lock, and the loser would sleep in the busy handler for a millisecond or more. So a
-//! batch first takes sqlx's writer connection out of its pool (one connection: holding it is the
-//! process's turn to write) and holds it, idle, while the batch is written here. Another process
+//! SQLite's lock, and the loser would sleep in the busy handler for a millisecond or more. So
+//! the batches first take sqlx's writer connection out of its pool (one connection: holding it
+//! is the process's turn to write) and hold it, idle, while they are written here. Another process
 //! (the CLI beside the daemon) may still hold SQLite's lock; this connection does not wait for
 //! it on the runtime's thread (no busy timeout) but fails, and the caller writes through sqlx,
 //! whose busy handler waits on sqlx's thread.
@@ -19,7 +19,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use sea_orm::sqlx::SqlitePool;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{Sqlite, SqlitePool};
 use sea_orm::{DbErr, Statement};
 use serde::de::DeserializeOwned;
 
@@ -75,20 +76,40 @@ impl InlineWriter {
         })
     }
 
-    /// Runs `work` in one IMMEDIATE transaction and commits it; on any failure, including
-    /// another process holding SQLite's lock, rolls it back and says why.
-    pub(in crate::store) async fn transaction<T>(
-        &self,
-        work: impl FnOnce(&InlineTransaction<'_>) -> Result<T, DbErr>,
-    ) -> Result<T, DbErr> {
-        // Held until the commit: no sqlx write of this process can start meanwhile. Dropping
-        // it gives the connection back to sqlx's pool.
-        let _turn = self.turn.acquire().await.map_err(|e| {
+    /// Takes the process's turn to write: sqlx's writer connection, held idle until the turn
+    /// is dropped. A turn serves any number of transactions, so creates that keep arriving
+    /// are written batch after batch without giving the connection back between them (each
+    /// return to sqlx's pool is a ping on sqlx's thread, which the next batch waited for).
+    pub(in crate::store) async fn turn(&self) -> Result<WriteTurn<'_>, DbErr> {
+        let held = self.turn.acquire().await.map_err(|e| {
             DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
                 "cannot take the writer connection: {e}"
             )))
         })?;
+        Ok(WriteTurn {
+            writer: self,
+            _held: held,
+        })
+    }
+}
+
+/// The process's turn to write (see [`InlineWriter::turn`]).
+pub(in crate::store) struct WriteTurn<'w> {
+    writer: &'w InlineWriter,
+    /// No sqlx write of this process can start while it is held; dropping it gives the
+    /// connection back to sqlx's pool.
+    _held: PoolConnection<Sqlite>,
+}
+
+impl WriteTurn<'_> {
+    /// Runs `work` in one IMMEDIATE transaction and commits it; on any failure, including
+    /// another process holding SQLite's lock, rolls it back and says why.
+    pub(in crate::store) fn transaction<T>(
+        &self,
+        work: impl FnOnce(&InlineTransaction<'_>) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
         let connection = self
+            .writer
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
