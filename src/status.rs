@@ -61,7 +61,6 @@ pub async fn tenant_status(
         .filter_map(|t| t.last_used_at)
         .max();
     let runs = store.runs(Some(tenant.id), 200).await?;
-    let latest = store.latest_change_seq(tenant.id).await?;
     let mut targets = Vec::new();
     for target in reconciler.targets_of(tenant) {
         let of_target: Vec<&SyncRun> = runs.iter().filter(|r| r.target == target).collect();
@@ -70,10 +69,6 @@ pub async fn tenant_status(
             .find(|r| r.status == "applied")
             .copied()
             .cloned();
-        let applied_seq = store
-            .last_applied_seq(tenant.id, target)
-            .await?
-            .unwrap_or(0);
         targets.push(TargetStatus {
             target: target.to_owned(),
             last_run: of_target.first().copied().cloned(),
@@ -82,9 +77,7 @@ pub async fn tenant_status(
                 .find(|r| r.trigger == "schedule")
                 .and_then(|r| planned(r)),
             last_applied,
-            pending_changes: store
-                .changes_after(tenant.id, applied_seq.min(latest))
-                .await?,
+            pending_changes: store.pending_changes(tenant.id, target).await?,
         });
     }
     Ok(TenantStatus {

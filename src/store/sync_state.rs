@@ -112,20 +112,9 @@ impl Store {
             .collect())
     }
 
-    /// The change-log position of the last run that applied successfully to the target.
-    pub async fn last_applied_seq(
-        &self,
-        tenant_id: TenantId,
-        target: &str,
-    ) -> Result<Option<i64>, DomainError> {
-        Ok(self
-            .last_applied_position(tenant_id, target)
-            .await?
-            .map(|position| position.seq))
-    }
-
-    /// The same, with the window the run counted below it. A run recorded before runs counted
-    /// it has a window no count can pass.
+    /// The change-log position of the last run that applied successfully to the target, with
+    /// the window the run counted below it. A run recorded before runs counted it has a window
+    /// no count can pass.
     pub async fn last_applied_position(
         &self,
         tenant_id: TenantId,
@@ -172,6 +161,22 @@ impl Store {
         position: ChangePosition,
     ) -> Result<bool, DomainError> {
         Ok(self.entries_in_window(tenant_id, position.seq).await? > position.window)
+    }
+
+    /// How many of the tenant's changes the last applied run of `target` did not see: those
+    /// numbered after its position, and those that committed late below it (see
+    /// `committed_late`). Every change when nothing was applied yet.
+    pub async fn pending_changes(
+        &self,
+        tenant_id: TenantId,
+        target: &str,
+    ) -> Result<u64, DomainError> {
+        let Some(position) = self.last_applied_position(tenant_id, target).await? else {
+            return self.changes_after(tenant_id, 0).await;
+        };
+        let after = self.changes_after(tenant_id, position.seq).await?;
+        let late = self.entries_in_window(tenant_id, position.seq).await? - position.window;
+        Ok(after + u64::try_from(late).unwrap_or(0))
     }
 
     /// How many of the tenant's entries are numbered in the window ending at `seq`.

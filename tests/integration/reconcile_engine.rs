@@ -416,7 +416,19 @@ async fn a_change_committed_after_a_run_with_an_earlier_number_is_still_followed
     );
     let (position, late) = last_applied_and_late(&app).await;
     assert!(!late);
+    let pending = || async {
+        app.store
+            .pending_changes(app.tenant.id, "memory")
+            .await
+            .unwrap()
+    };
+    assert_eq!(pending().await, 0);
     open.commit().await.unwrap();
+    assert_eq!(
+        pending().await,
+        1,
+        "status counts the late change as pending"
+    );
     assert_eq!(
         app.store.latest_change_seq(app.tenant.id).await.unwrap(),
         position.seq,
@@ -455,6 +467,7 @@ async fn a_change_committed_after_a_run_with_an_earlier_number_is_still_followed
     assert!(followed, "the follower never ran for the late change");
     let (_, late) = last_applied_and_late(&app).await;
     assert!(!late, "the follower's run counted the late entry");
+    assert_eq!(pending().await, 0);
 }
 
 /// The last applied run's position, and whether an entry committed late below it.
