@@ -409,7 +409,7 @@ fn print_report(tenant: &str, report: &crate::sync::Report) {
         report.outcome,
         report.duration_ms,
         if report.mode == Mode::Plan {
-            report.plan.operations.len()
+            report.planned.values().sum()
         } else {
             report.writes()
         }
@@ -419,7 +419,7 @@ fn print_report(tenant: &str, report: &crate::sync::Report) {
             println!("  {}", describe(operation));
         }
     }
-    for (kind, count) in report.plan.counts() {
+    for (kind, count) in &report.planned {
         println!(
             "  {kind}: {count} planned, {} applied",
             report.applied.get(kind).unwrap_or(&0)

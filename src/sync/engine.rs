@@ -125,8 +125,15 @@ pub struct Report {
     pub trigger: Trigger,
     /// How it ended.
     pub outcome: Outcome,
-    /// What the diff found.
+    /// What the diff found. An apply spends the operations as it carries them out (at a
+    /// first run of 100,000 users, holding them all and then returning them as JSON was most
+    /// of the run's memory): afterwards `operations` is empty, `planned` and `applied` count
+    /// them, and `failures` hold those that failed. A plan-mode run keeps every operation.
     pub plan: Plan,
+    /// Operations per kind the plan held.
+    pub planned: BTreeMap<&'static str, usize>,
+    /// Deletes and deactivations the plan held (what the guard limits).
+    pub destructive: usize,
     /// Applied operations per kind.
     pub applied: BTreeMap<&'static str, usize>,
     /// Operations that failed.
@@ -283,6 +290,8 @@ impl Reconciler {
             trigger,
             outcome: Outcome::Busy,
             plan: Plan::default(),
+            planned: BTreeMap::new(),
+            destructive: 0,
             applied: BTreeMap::new(),
             failures: Vec::new(),
             error: None,
@@ -303,13 +312,13 @@ impl Reconciler {
         report.duration_ms = started.elapsed().as_millis();
         if let Some(run_id) = report.run_id {
             let counts = json!({
-                "planned": report.plan.counts(),
+                "planned": report.planned,
                 "applied": report.applied,
                 "failures": report.failures,
                 "unmanaged": report.plan.unmanaged.len(),
                 "conflicts": report.plan.conflicts,
                 "waiting": report.plan.waiting.len(),
-                "destructive": report.plan.destructive(),
+                "destructive": report.destructive,
                 "duration_ms": report.duration_ms as u64,
                 "phases_ms": report.phases_ms,
             });
@@ -348,7 +357,7 @@ impl Reconciler {
             target = name,
             trigger = trigger.as_str(),
             outcome = report.outcome.as_str(),
-            planned = report.plan.operations.len(),
+            planned = report.planned.values().sum::<usize>(),
             writes = report.writes(),
             failures = report.failures.len(),
             duration_ms = report.duration_ms as u64,
@@ -410,6 +419,8 @@ impl Reconciler {
         };
         match planned {
             Ok(plan) => {
+                report.planned = plan.counts();
+                report.destructive = plan.destructive();
                 report.plan = plan;
                 phase.end("plan", report);
                 self.carry_out(tenant, target, report, force, phase).await
@@ -478,16 +489,16 @@ impl Reconciler {
             report.error = Some(why);
             return Ok(());
         }
-        for operation in &report.plan.operations {
-            match target.apply(tenant, operation).await {
+        // Each operation is dropped once carried out (see `Report::plan`).
+        for operation in std::mem::take(&mut report.plan.operations) {
+            match target.apply(tenant, &operation).await {
                 Ok(()) => *report.applied.entry(operation.name()).or_insert(0) += 1,
-                Err(TargetError::Refused(reason)) => report.failures.push(Failure {
-                    operation: operation.clone(),
-                    reason,
-                }),
+                Err(TargetError::Refused(reason)) => {
+                    report.failures.push(Failure { operation, reason })
+                }
                 Err(e @ TargetError::Unavailable(_)) => {
                     report.failures.push(Failure {
-                        operation: operation.clone(),
+                        operation,
                         reason: e.to_string(),
                     });
                     report.error = Some(format!("{name} went away during the run: {e}"));

@@ -212,7 +212,7 @@ async fn users_and_groups_provisioned_over_scim_become_entries_and_a_second_appl
     );
     let second = reconcile(&app, Mode::Apply, false).await;
     assert_eq!(second.outcome, Outcome::Applied);
-    assert_eq!(second.writes(), 0, "{:?}", second.plan.operations);
+    assert_eq!(second.writes(), 0, "{:?}", second.planned);
     let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),

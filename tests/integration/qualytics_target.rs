@@ -158,7 +158,7 @@ async fn a_rule_creates_a_team_with_its_permission_datastores_and_members_and_a_
     assert_eq!(role(&standin, "bob@x.example"), "Member");
     let writes = standin.world.lock().unwrap().writes().len();
     let second = reconcile(&app, false).await;
-    assert_eq!(second.writes(), 0, "{:?}", second.plan.operations);
+    assert_eq!(second.writes(), 0, "{:?}", second.planned);
     let metrics = app
         .client
         .get(format!("{}/metrics", app.admin))

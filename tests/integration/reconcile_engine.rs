@@ -54,17 +54,25 @@ async fn a_first_apply_creates_everything_and_a_second_changes_nothing(app: Test
     let first = apply(&reconciler, &app).await;
     assert_eq!(first.outcome, Outcome::Applied);
     assert_eq!(first.writes(), 3);
+    // The apply spent its operations as it went; the report counts them.
+    assert!(first.plan.operations.is_empty(), "{:?}", first.plan);
+    assert_eq!(first.planned.get("create_user"), Some(&2));
+    assert_eq!(first.planned, first.applied);
     let staff = &target.entries()["group/Staff"];
     assert_eq!(staff.members.len(), 2);
     let second = apply(&reconciler, &app).await;
     assert_eq!(second.outcome, Outcome::Applied);
-    assert_eq!(second.plan.operations, []);
+    assert!(second.planned.is_empty(), "{:?}", second.planned);
     assert_eq!(target.writes(), 3, "the second apply wrote nothing");
     let runs = app.store.runs(Some(app.tenant.id), 10).await.unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[1].status, "applied");
     assert_eq!(
         runs[1].counts.as_ref().unwrap()["applied"]["create_user"],
+        2
+    );
+    assert_eq!(
+        runs[1].counts.as_ref().unwrap()["planned"]["create_user"],
         2
     );
     // Where the run spent its time, step by step, in the report and the record.
