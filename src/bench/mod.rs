@@ -53,6 +53,11 @@ pub enum Scenarios {
 struct Row {
     scenario: String,
     figures: Figures,
+    /// CPU the daemon (`None` for the hello route, which it does not serve) and the bench
+    /// process used during the scenario, in seconds: on two shared cores, what a request costs
+    /// each side, whatever the throughput.
+    daemon_cpu: Option<f64>,
+    bench_cpu: f64,
     /// The daemon's RSS after the scenario; `None` for the hello route, which it does not serve.
     rss_after: Option<f64>,
     note: String,
@@ -91,13 +96,18 @@ async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, St
         token,
     });
     let mut rows = vec![hello(client).await?];
+    let mut cpu_before = (daemon.cpu_seconds(), daemon::cpu_seconds("self"));
     let mut push = |scenario: String, figures: Figures, note: String| {
+        let cpu = (daemon.cpu_seconds(), daemon::cpu_seconds("self"));
         rows.push(Row {
             scenario,
             figures,
+            daemon_cpu: Some(cpu.0 - cpu_before.0),
+            bench_cpu: cpu.1 - cpu_before.1,
             rss_after: Some(daemon.rss_mib()),
             note,
         });
+        cpu_before = cpu;
     };
 
     let users = options.users;
@@ -114,22 +124,26 @@ async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, St
     push(format!("page all {} users by 100", ids.len()), paging, note);
     let ids = Arc::new(ids);
 
-    let lookups = |label: &'static str| {
+    // Each its own scenario, so each gets its own CPU figures.
+    let by_name = |label: &'static str| {
+        let s = scim.clone();
+        async move {
+            let figures = drive(users, 32, move |i| {
+                let s = s.clone();
+                async move {
+                    let filter = format!("userName eq \"{}\"", user_name(i));
+                    s.send(s.get("/Users").query(&[("filter", filter)])).await == Some(200)
+                }
+            })
+            .await;
+            (format!("userName eq lookups{label}"), figures)
+        }
+    };
+    let by_id = |label: &'static str| {
         let s = scim.clone();
         let ids = ids.clone();
         async move {
-            let by_name = {
-                let s = s.clone();
-                drive(users, 32, move |i| {
-                    let s = s.clone();
-                    async move {
-                        let filter = format!("userName eq \"{}\"", user_name(i));
-                        s.send(s.get("/Users").query(&[("filter", filter)])).await == Some(200)
-                    }
-                })
-                .await
-            };
-            let by_id = drive(users, 32, move |i| {
+            let figures = drive(users, 32, move |i| {
                 let s = s.clone();
                 let ids = ids.clone();
                 async move {
@@ -138,22 +152,21 @@ async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, St
                 }
             })
             .await;
-            (
-                (format!("userName eq lookups{label}"), by_name),
-                (format!("GET user by id{label}"), by_id),
-            )
+            (format!("GET user by id{label}"), figures)
         }
     };
-    let ((name, by_name), (id, by_id)) = lookups("").await;
-    push(name, by_name, String::new());
-    push(id, by_id, String::new());
+    let (name, figures) = by_name("").await;
+    push(name, figures, String::new());
+    let (name, figures) = by_id("").await;
+    push(name, figures, String::new());
 
     let members = options.members.min(ids.len());
     let (adds, note) = grow_group(&scim, &ids[..members]).await?;
     push(format!("group PATCH add to {members} members"), adds, note);
-    let ((name, by_name), (id, by_id)) = lookups(" (large group present)").await;
-    push(name, by_name, String::new());
-    push(id, by_id, String::new());
+    let (name, figures) = by_name(" (large group present)").await;
+    push(name, figures, String::new());
+    let (name, figures) = by_id(" (large group present)").await;
+    push(name, figures, String::new());
 
     let per_tenant = (users / MIXED_TENANTS).max(1);
     let mixed = mixed::entra_cycles(client, &daemon, MIXED_TENANTS, per_tenant).await?;
@@ -175,14 +188,14 @@ fn table(options: &Options, rss_before: f64, rows: &[Row]) -> String {
     let ceiling = rows.first().map_or(1.0, |r| r.figures.per_second());
     let mut out = format!(
         "dirsync bench on {database}, {} users; daemon RSS at start {rss_before:.1} MiB\n\n\
-         | scenario | requests | concurrency | req/s | of hello | p50 ms | p99 ms | errors | RSS after MiB | notes |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+         | scenario | requests | concurrency | req/s | of hello | p50 ms | p99 ms | errors | daemon CPU µs/req | bench CPU µs/req | RSS after MiB | notes |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         options.users
     );
     for row in rows {
         let f = &row.figures;
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.0}% | {:.2} | {:.2} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.0}% | {:.2} | {:.2} | {} | {} | {:.0} | {} | {} |\n",
             row.scenario,
             f.requests,
             f.concurrency,
@@ -191,12 +204,22 @@ fn table(options: &Options, rss_before: f64, rows: &[Row]) -> String {
             ms(f.percentile(0.5)),
             ms(f.percentile(0.99)),
             f.errors,
+            row.daemon_cpu.map_or_else(
+                || "–".to_owned(),
+                |cpu| format!("{:.0}", per_request(cpu, f.requests))
+            ),
+            per_request(row.bench_cpu, f.requests),
             row.rss_after
                 .map_or_else(|| "–".to_owned(), |rss| format!("{rss:.1}")),
             row.note
         ));
     }
     out
+}
+
+/// `cpu` seconds spread over `requests`, in microseconds.
+fn per_request(cpu: f64, requests: usize) -> f64 {
+    cpu * 1e6 / requests.max(1) as f64
 }
 
 fn ms(d: Duration) -> f64 {
@@ -398,6 +421,7 @@ async fn hello(client: &Client) -> Result<Row, String> {
     );
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(crate::api::serve_hello(listener, shutdown.clone()));
+    let cpu_before = daemon::cpu_seconds("self");
     let figures = drive(20_000, 32, |_| {
         let request = client.get(&url);
         async move {
@@ -413,6 +437,8 @@ async fn hello(client: &Client) -> Result<Row, String> {
     Ok(Row {
         scenario: "hello route (loopback ceiling)".into(),
         figures,
+        daemon_cpu: None,
+        bench_cpu: daemon::cpu_seconds("self") - cpu_before,
         rss_after: None,
         note: "served in the bench process".into(),
     })
