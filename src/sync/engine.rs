@@ -24,6 +24,7 @@
 //! 7. Record the run and give the lease back.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,12 +33,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::model::{Desired, DesiredEntry, Observed, Operation, Plan};
+use super::narrow::Deferred;
 use super::plan::{Context, plan_within};
 use super::target::{Target, TargetError};
 use crate::domain::sync::LinkRef;
 use crate::domain::{DomainError, Group, Tenant, User};
 use crate::store::Store;
 
+mod deferred;
 mod narrowed;
 
 /// Plan only, or apply.
@@ -418,12 +421,13 @@ impl Reconciler {
             false => self.plan_whole(tenant, target, report, &mut phase).await?,
         };
         match planned {
-            Ok(plan) => {
+            Ok((plan, deferred)) => {
                 report.planned = plan.counts();
                 report.destructive = plan.destructive();
                 report.plan = plan;
                 phase.end("plan", report);
-                self.carry_out(tenant, target, report, force, phase).await
+                self.carry_out(tenant, target, report, force, deferred, phase)
+                    .await
             }
             Err(why) => {
                 report.error = Some(why);
@@ -466,7 +470,7 @@ impl Reconciler {
         let context = Context::of(&desired, &observed);
         let mut plan = plan_within(desired, &observed, &observed.links(), &context);
         target.adjust(tenant, &mut plan, &observed);
-        Ok(Ok(plan))
+        Ok(Ok((plan, Deferred::new())))
     }
 
     /// The rest of a run once it has a plan: stop in plan mode, ask the guard, apply.
@@ -476,6 +480,7 @@ impl Reconciler {
         target: &dyn Target,
         report: &mut Report,
         force: bool,
+        deferred: Deferred,
         mut phase: Phases,
     ) -> Result<(), SyncError> {
         let name = target.name();
@@ -490,26 +495,25 @@ impl Reconciler {
             return Ok(());
         }
         // Each operation is dropped once carried out (see `Report::plan`).
-        for operation in std::mem::take(&mut report.plan.operations) {
-            match target.apply(tenant, &operation).await {
-                Ok(()) => *report.applied.entry(operation.name()).or_insert(0) += 1,
-                Err(TargetError::Refused(reason)) => {
-                    report.failures.push(Failure { operation, reason })
+        let operations = std::mem::take(&mut report.plan.operations);
+        let carried = match deferred.is_empty() {
+            true => {
+                let mut carried = ControlFlow::Continue(());
+                for operation in operations {
+                    carried = apply(tenant, target, report, operation).await;
+                    if carried.is_break() {
+                        break;
+                    }
                 }
-                Err(e @ TargetError::Unavailable(_)) => {
-                    report.failures.push(Failure {
-                        operation,
-                        reason: e.to_string(),
-                    });
-                    report.error = Some(format!("{name} went away during the run: {e}"));
-                    report.outcome = if report.applied.is_empty() {
-                        Outcome::Failed
-                    } else {
-                        Outcome::Partial
-                    };
-                    return Ok(());
-                }
+                carried
             }
+            false => {
+                self.apply_deferring(tenant, target, report, operations, deferred)
+                    .await?
+            }
+        };
+        if carried.is_break() {
+            return Ok(());
         }
         phase.end("apply", report);
         report.outcome = if report.failures.is_empty() {
@@ -521,9 +525,37 @@ impl Reconciler {
     }
 }
 
-/// A plan, or why the run could not make one (a failed read: the run's outcome, not an
-/// error of the step).
-type Planned = Result<Plan, String>;
+/// A plan and the creates it holds as stubs, or why the run could not make one (a failed
+/// read: the run's outcome, not an error of the step).
+type Planned = Result<(Plan, Deferred), String>;
+
+/// Applies one operation and records how it went. `Break` when the target went away: the
+/// run stops there (the rest would fail the same way), and the report says so.
+async fn apply(
+    tenant: &Tenant,
+    target: &dyn Target,
+    report: &mut Report,
+    operation: Operation,
+) -> ControlFlow<()> {
+    match target.apply(tenant, &operation).await {
+        Ok(()) => *report.applied.entry(operation.name()).or_insert(0) += 1,
+        Err(TargetError::Refused(reason)) => report.failures.push(Failure { operation, reason }),
+        Err(e @ TargetError::Unavailable(_)) => {
+            report.failures.push(Failure {
+                operation,
+                reason: e.to_string(),
+            });
+            report.error = Some(format!("{} went away during the run: {e}", target.name()));
+            report.outcome = if report.applied.is_empty() {
+                Outcome::Failed
+            } else {
+                Outcome::Partial
+            };
+            return ControlFlow::Break(());
+        }
+    }
+    ControlFlow::Continue(())
+}
 
 /// Times the steps of a run into `Report::phases_ms`.
 struct Phases(Instant);

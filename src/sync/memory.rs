@@ -21,6 +21,16 @@ pub struct MemoryTarget {
     pub fail_reads: AtomicBool,
     /// When set, `apply` fails as an unreachable target would.
     pub fail_writes: AtomicBool,
+    reads: AtomicUsize,
+    held_read: Mutex<Option<HeldRead>>,
+}
+
+/// A read that first says it was reached and then waits (see [`MemoryTarget::hold_read`]).
+#[derive(Debug)]
+struct HeldRead {
+    number: usize,
+    reached: tokio::sync::oneshot::Sender<()>,
+    resume: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl MemoryTarget {
@@ -32,6 +42,24 @@ impl MemoryTarget {
     /// What it holds, by location.
     pub fn entries(&self) -> BTreeMap<String, ObservedEntry> {
         self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Makes read number `number` (from 1, counting every `observe`) send on `reached` and
+    /// wait for `resume` before it reads: a test changes the store while a run is between its
+    /// plan and its apply (a narrowed run reads twice, the second time to plan).
+    pub fn hold_read(
+        &self,
+        number: usize,
+        reached: tokio::sync::oneshot::Sender<()>,
+        resume: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        if let Ok(mut held) = self.held_read.lock() {
+            *held = Some(HeldRead {
+                number,
+                reached,
+                resume,
+            });
+        }
     }
 
     /// Puts an entry there as someone editing the target by hand would.
@@ -125,6 +153,15 @@ impl Target for MemoryTarget {
     }
 
     async fn observe(&self, _tenant: &Tenant) -> Result<Observed, TargetError> {
+        let number = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
+        let held = match self.held_read.lock() {
+            Ok(mut held) => held.take_if(|held| held.number == number),
+            Err(_) => None,
+        };
+        if let Some(held) = held {
+            let _ = held.reached.send(());
+            let _ = held.resume.await;
+        }
         if self.fail_reads.load(Ordering::SeqCst) {
             return Err(TargetError::Unavailable(
                 "the memory target is switched off".into(),

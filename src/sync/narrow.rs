@@ -25,6 +25,12 @@
 //! "the last one wins" picks the same one), and an entry left out takes part in no operation.
 //! A property test checks exactly that equality.
 //!
+//! An apply may also defer its creates ([`ObservedIndex::narrow`]): a desired entry that
+//! matches nothing, by marker or by location, can only be created, and its values matter only
+//! to the create itself, so it is kept as a stub (who it is and where) and its (kind, id) in
+//! [`Narrowed::deferred`]; the apply maps it again from the store when it creates it (see
+//! `engine::deferred`). A first run of 100,000 users then plans over stubs, not entries.
+//!
 //! A digest that agreed by accident would hide a change until the entry changed again; the
 //! fingerprints are keyed per run with random keys, so a value cannot be chosen to collide.
 
@@ -192,14 +198,17 @@ impl ObservedIndex {
         self.entries.shrink_to_fit();
     }
 
-    /// Starts matching desired entries against the index.
-    pub fn narrow(&self) -> Narrowing<'_> {
+    /// Starts matching desired entries against the index; with `defer_creates`, a desired
+    /// entry that matches nothing is kept as a stub (see the module's documentation).
+    pub fn narrow(&self, defer_creates: bool) -> Narrowing<'_> {
         Narrowing {
             index: self,
             matched: HashSet::new(),
             kept: BTreeMap::new(),
             desired: Vec::new(),
             inactive: HashSet::new(),
+            defer_creates,
+            deferred: Deferred::new(),
         }
     }
 }
@@ -223,7 +232,12 @@ pub struct Narrowing<'a> {
     kept: BTreeMap<usize, Need>,
     desired: Vec<DesiredEntry>,
     inactive: HashSet<String>,
+    defer_creates: bool,
+    deferred: Deferred,
 }
+
+/// The creates a plan holds as stubs: the resources' kind and SCIM id.
+pub type Deferred = HashSet<(Kind, Uuid)>;
 
 impl<'a> Narrowing<'a> {
     /// Matches one desired entry (in the order `plan` would see it) and keeps it if it could
@@ -251,8 +265,8 @@ impl<'a> Narrowing<'a> {
                 self.keep(i, Need::Whole);
             }
             // Then the location: an entry there is adopted (compared in full) or a conflict.
-            None => {
-                if let Some(&i) = index.by_location.get(&location_print) {
+            None => match index.by_location.get(&location_print) {
+                Some(&i) => {
                     let i = i as usize;
                     let observed = &index.entries[i];
                     self.matched.insert(observed.anchor_print);
@@ -262,7 +276,18 @@ impl<'a> Narrowing<'a> {
                     };
                     self.keep(i, need);
                 }
-            }
+                // Nothing it could match: a create, whatever its values.
+                None if self.defer_creates => {
+                    self.deferred.insert((entry.kind, entry.id));
+                    self.desired.push(DesiredEntry {
+                        attributes: Attributes::new(),
+                        members: BTreeSet::new(),
+                        ..entry
+                    });
+                    return;
+                }
+                None => {}
+            },
         }
         self.desired.push(entry);
     }
@@ -287,6 +312,7 @@ impl<'a> Narrowing<'a> {
             desired: Desired {
                 entries: self.desired,
             },
+            deferred: self.deferred,
             context: Context {
                 managed: index
                     .entries
@@ -305,6 +331,7 @@ pub struct Unnamed<'a> {
     index: &'a ObservedIndex,
     kept: BTreeMap<usize, Need>,
     desired: Desired,
+    deferred: Deferred,
     context: Context,
 }
 
@@ -347,6 +374,7 @@ impl Unnamed<'_> {
         Ok(Narrowed {
             observed,
             desired: self.desired,
+            deferred: self.deferred,
             context: self.context,
         })
     }
@@ -367,6 +395,8 @@ pub struct Narrowed {
     observed: Vec<Kept>,
     /// The desired entries that may take part in an operation.
     pub desired: Desired,
+    /// The desired entries kept as stubs, to be mapped again when created.
+    pub deferred: Deferred,
     /// What the whole holds.
     pub context: Context,
 }

@@ -238,17 +238,6 @@ pub fn plan_within(
         }
     }
 
-    let create = |entry: DesiredEntry| Operation::Create {
-        kind: entry.kind,
-        id: entry.id,
-        location: entry.location,
-        attributes: entry
-            .attributes
-            .into_iter()
-            .filter(|(_, values)| !values.is_empty())
-            .collect(),
-        members: entry.members,
-    };
     // Taken from the last place back, so each removal leaves the places still to take alone.
     let mut entries = desired.entries;
     let mut creates: Vec<Operation> = creates
@@ -273,6 +262,21 @@ pub fn plan_within(
     plan.unmanaged.sort();
     plan.conflicts.sort();
     plan
+}
+
+/// The operation that creates `entry`: its attributes that have values, its members.
+pub(crate) fn create(entry: DesiredEntry) -> Operation {
+    Operation::Create {
+        kind: entry.kind,
+        id: entry.id,
+        location: entry.location,
+        attributes: entry
+            .attributes
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
+            .collect(),
+        members: entry.members,
+    }
 }
 
 /// Takes the operations on entries of `kind` (member changes are on groups) out of `ops`, in

@@ -16,6 +16,7 @@ use crate::support::TestApp;
 
 on_both_databases!(
     a_first_apply_creates_everything_and_a_second_changes_nothing,
+    creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_run,
     plan_mode_reports_the_operations_and_applies_none,
     the_guard_refuses_a_mass_delete_unless_forced,
     a_failed_read_of_the_target_fails_the_run_with_nothing_applied,
@@ -82,6 +83,45 @@ async fn a_first_apply_creates_everything_and_a_second_changes_nothing(app: Test
         .as_object()
         .unwrap();
     assert_eq!(recorded.len(), 4, "{recorded:?}");
+}
+
+/// An apply maps its creates again from the store as it makes them: a user renamed after the
+/// plan is not created where the plan looked, one deleted is not created at all, and the next
+/// run creates the renamed one where it now belongs.
+async fn creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_run(app: TestApp) {
+    app.create_user("kept@example.com").await;
+    let renamed = app.create_user("renamed@example.com").await;
+    let gone = app.create_user("gone@example.com").await;
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    // A narrowed run reads the target a second time once it has read the store.
+    let (reached, planned) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    target.hold_read(2, reached, resumed);
+    let run = tokio::spawn({
+        let (reconciler, tenant) = (reconciler.clone(), app.tenant.clone());
+        async move {
+            reconciler
+                .reconcile_once(&tenant, "memory", Mode::Apply, Trigger::Manual, false)
+                .await
+                .unwrap()
+        }
+    });
+    planned.await.unwrap();
+    let rename = json!([{"op": "replace", "path": "userName", "value": "moved@example.com"}]);
+    assert_eq!(app.patch(&format!("/Users/{renamed}"), rename).await.0, 200);
+    let deleted = app.scim(Method::DELETE, &format!("/Users/{gone}")).send();
+    assert_eq!(deleted.await.unwrap().status(), 204);
+    resume.send(()).unwrap();
+    let first = run.await.unwrap();
+    assert_eq!(first.outcome, Outcome::Applied, "{first:?}");
+    assert_eq!(first.planned.get("create_user"), Some(&3));
+    assert_eq!(first.applied.get("create_user"), Some(&1));
+    let held = || target.entries().into_keys().collect::<Vec<_>>();
+    assert_eq!(held(), ["user/kept@example.com"]);
+    let second = apply(&reconciler, &app).await;
+    assert_eq!(second.applied.get("create_user"), Some(&1));
+    assert_eq!(held(), ["user/kept@example.com", "user/moved@example.com"]);
 }
 
 async fn plan_mode_reports_the_operations_and_applies_none(app: TestApp) {

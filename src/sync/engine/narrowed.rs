@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{Phases, Planned, Reconciler, Report, SyncError, cannot_read, cannot_read_store};
+use super::{Mode, Phases, Planned, Reconciler, Report, SyncError, cannot_read, cannot_read_store};
 use crate::domain::Tenant;
 use crate::domain::sync::{LinkRef, TargetLink};
 use crate::store::LINK_LOOKUP;
@@ -35,7 +35,8 @@ impl Reconciler {
         // The links just recorded are the managed entries just read, so an entry's recorded
         // anchor finds the entry its marker finds: the marker alone matches (a property test
         // in `sync::narrow` checks it), and no map of 100,000 links is built.
-        let mut narrowing = index.narrow();
+        // An apply maps its creates again as it makes them (`deferred`); a plan shows them.
+        let mut narrowing = index.narrow(report.mode == Mode::Apply);
         if let Err(e) = self
             .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
             .await
@@ -63,12 +64,8 @@ impl Reconciler {
         };
         let observed = narrowed.observed(fresh);
         phase.end("read_target", report);
-        Ok(Ok(plan_within(
-            narrowed.desired,
-            &observed,
-            &[],
-            &narrowed.context,
-        )))
+        let plan = plan_within(narrowed.desired, &observed, &[], &narrowed.context);
+        Ok(Ok((plan, narrowed.deferred)))
     }
 
     /// Reads the target into `index`, recording each resource's link in the store as the read

@@ -9,8 +9,8 @@ use crate::sync::plan::{plan, plan_within};
 
 /// What a narrowed run keeps: the target reduced to summaries and the links handed over
 /// (recorded as the store does, by SCIM id), then desired entries considered one by one,
-/// and the kept entries named from those links.
-fn narrow(desired: &Desired, observed: &Observed) -> Narrowed {
+/// and the kept entries named from those links; with `defer`, creates as stubs.
+fn narrow(desired: &Desired, observed: &Observed, defer: bool) -> Narrowed {
     let mut index = ObservedIndex::new();
     let mut links: HashMap<Uuid, TargetLink> = HashMap::new();
     for entry in observed.entries.iter().cloned() {
@@ -19,7 +19,7 @@ fn narrow(desired: &Desired, observed: &Observed) -> Narrowed {
             assert!(first.is_none(), "one link per resource");
         }
     }
-    let mut narrowing = index.narrow();
+    let mut narrowing = index.narrow(defer);
     desired
         .entries
         .iter()
@@ -33,9 +33,9 @@ fn narrow(desired: &Desired, observed: &Observed) -> Narrowed {
 
 /// Plans over `observed` and `desired` the way a narrowed run does, the entries kept read
 /// again from `observed` (a directory answers a read by location with the entry there);
-/// also how many were read again.
-fn narrowed_plan(desired: &Desired, observed: &Observed) -> (Plan, usize) {
-    let mut narrowed = narrow(desired, observed);
+/// also how many were read again, and the creates deferred.
+fn narrowed_plan(desired: &Desired, observed: &Observed, defer: bool) -> (Plan, usize, Deferred) {
+    let mut narrowed = narrow(desired, observed, defer);
     let wanted: HashSet<(Kind, String)> = narrowed
         .to_read_again()
         .into_iter()
@@ -50,7 +50,7 @@ fn narrowed_plan(desired: &Desired, observed: &Observed) -> (Plan, usize) {
         .collect();
     let observed = narrowed.observed(fresh);
     let plan = plan_within(narrowed.desired, &observed, &[], &narrowed.context);
-    (plan, read_again)
+    (plan, read_again, narrowed.deferred)
 }
 
 fn values(items: &[&str]) -> Values {
@@ -98,8 +98,9 @@ fn a_target_that_already_holds_everything_keeps_nothing_but_summaries() {
             .map(|(i, e)| held(e, &format!("anchor-{i}")))
             .collect(),
     };
-    let mut narrowed = narrow(&desired, &observed);
+    let mut narrowed = narrow(&desired, &observed, true);
     assert!(narrowed.desired.entries.is_empty());
+    assert!(narrowed.deferred.is_empty());
     assert!(narrowed.to_read_again().is_empty());
     assert!(narrowed.observed(Vec::new()).entries.is_empty());
     assert_eq!(narrowed.context.managed, 51);
@@ -127,7 +128,7 @@ fn a_changed_attribute_a_new_member_and_a_departed_user_are_all_that_is_kept() {
     desired.remove(19);
     let desired = Desired { entries: desired };
     let observed = Observed { entries: observed };
-    let (narrowed, read_again) = narrowed_plan(&desired, &observed);
+    let (narrowed, read_again, _) = narrowed_plan(&desired, &observed, false);
     assert_eq!(narrowed, plan(&desired, &observed, &[]));
     let names: Vec<&str> = narrowed.operations.iter().map(Operation::name).collect();
     assert_eq!(names, ["update_user", "add_members", "delete_user"]);
@@ -226,7 +227,28 @@ proptest! {
     // the narrowed run matches by marker alone, and plans the same.
     #[test]
     fn a_narrowed_plan_is_the_plan_of_everything((desired, observed) in world()) {
-        let (narrowed, _) = narrowed_plan(&desired, &observed);
+        let (narrowed, _, deferred) = narrowed_plan(&desired, &observed, false);
+        prop_assert!(deferred.is_empty());
         prop_assert_eq!(narrowed, plan(&desired, &observed, &observed.links()));
+    }
+
+    // Deferring changes what a create carries, nothing else: the same operations in the same
+    // order, every create a stub of who and where, and every create deferred.
+    #[test]
+    fn a_plan_deferring_its_creates_is_the_plan_of_everything_with_stubs_for_creates(
+        (desired, observed) in world()
+    ) {
+        let (narrowed, _, deferred) = narrowed_plan(&desired, &observed, true);
+        let mut whole = plan(&desired, &observed, &observed.links());
+        let mut creates = Deferred::new();
+        for op in &mut whole.operations {
+            if let Operation::Create { kind, id, attributes, members, .. } = op {
+                creates.insert((*kind, *id));
+                *attributes = Attributes::new();
+                members.clear();
+            }
+        }
+        prop_assert_eq!(deferred, creates);
+        prop_assert_eq!(narrowed, whole);
     }
 }
