@@ -20,7 +20,9 @@
 //!    wrong base DN looks exactly like "everyone left").
 //! 6. Apply the operations in plan order. An operation the target refuses is reported and the
 //!    rest continue; an unavailable target stops the run (the rest would fail the same way).
-//!    The next run reads both sides afresh and converges, so nothing is lost either way.
+//!    The next run reads both sides afresh and converges, so nothing is lost either way. A
+//!    narrowed apply planned its creates as stubs, and maps each again from the store as it
+//!    makes it (`deferred`), so a first run never holds the whole directory.
 //! 7. Record the run and give the lease back.
 
 use std::collections::BTreeMap;
