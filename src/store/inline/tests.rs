@@ -109,6 +109,16 @@ async fn rows_read_on_the_calling_thread_equal_what_sqlx_reads() {
     assert_eq!(read[0].count, 7);
 }
 
+/// A store in `directory` with one tenant.
+async fn store_with_tenant(directory: &tempfile::TempDir) -> (Store, crate::domain::Tenant) {
+    let store = store(directory).await;
+    let tenant = store
+        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
+        .await
+        .unwrap();
+    (store, tenant)
+}
+
 fn user(name: &str) -> UserData {
     let serde_json::Value::Object(attributes) = serde_json::json!({ "userName": name }) else {
         unreachable!()
@@ -122,11 +132,7 @@ fn user(name: &str) -> UserData {
 #[tokio::test]
 async fn a_create_while_another_connection_writes_goes_through_sqlx_once_the_lock_is_free() {
     let directory = tempfile::tempdir().unwrap();
-    let store = store(&directory).await;
-    let tenant = store
-        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
-        .await
-        .unwrap();
+    let (store, tenant) = store_with_tenant(&directory).await;
     let other = rusqlite::Connection::open(directory.path().join("dirsync.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let (held, release) = std::sync::mpsc::channel::<()>();
@@ -154,11 +160,7 @@ async fn a_create_while_another_connection_writes_goes_through_sqlx_once_the_loc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_queued_beyond_one_batch_are_all_written_and_answered() {
     let directory = tempfile::tempdir().unwrap();
-    let store = store(&directory).await;
-    let tenant = store
-        .create_tenant(&TenantName::parse("acme").unwrap(), IdpKind::Generic)
-        .await
-        .unwrap();
+    let (store, tenant) = store_with_tenant(&directory).await;
     let actor = Actor::operator(tenant.id);
     let creates = (0..700).map(|i| {
         let (store, actor) = (store.clone(), actor.clone());
