@@ -547,16 +547,23 @@ async fn apply(
                 operation,
                 reason: e.to_string(),
             });
-            report.error = Some(format!("{} went away during the run: {e}", target.name()));
-            report.outcome = if report.applied.is_empty() {
-                Outcome::Failed
-            } else {
-                Outcome::Partial
-            };
-            return ControlFlow::Break(());
+            return stop(
+                report,
+                format!("{} went away during the run: {e}", target.name()),
+            );
         }
     }
     ControlFlow::Continue(())
+}
+
+/// Stops an apply part way for `why`: what was applied stays, and the next run converges.
+fn stop(report: &mut Report, why: String) -> ControlFlow<()> {
+    report.error = Some(why);
+    report.outcome = match report.applied.is_empty() {
+        true => Outcome::Failed,
+        false => Outcome::Partial,
+    };
+    ControlFlow::Break(())
 }
 
 /// Times the steps of a run into `Report::phases_ms`.

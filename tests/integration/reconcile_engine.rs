@@ -17,6 +17,7 @@ use crate::support::TestApp;
 on_both_databases!(
     a_first_apply_creates_everything_and_a_second_changes_nothing,
     creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_run,
+    an_apply_that_cannot_read_the_store_again_fails_the_run_and_the_next_converges,
     plan_mode_reports_the_operations_and_applies_none,
     the_guard_refuses_a_mass_delete_unless_forced,
     a_failed_read_of_the_target_fails_the_run_with_nothing_applied,
@@ -94,20 +95,7 @@ async fn creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_
     let gone = app.create_user("gone@example.com").await;
     let target = Arc::new(MemoryTarget::default());
     let reconciler = reconciler(&app, target.clone());
-    // A narrowed run reads the target a second time once it has read the store.
-    let (reached, planned) = tokio::sync::oneshot::channel();
-    let (resume, resumed) = tokio::sync::oneshot::channel();
-    target.hold_read(2, reached, resumed);
-    let run = tokio::spawn({
-        let (reconciler, tenant) = (reconciler.clone(), app.tenant.clone());
-        async move {
-            reconciler
-                .reconcile_once(&tenant, "memory", Mode::Apply, Trigger::Manual, false)
-                .await
-                .unwrap()
-        }
-    });
-    planned.await.unwrap();
+    let (run, resume) = apply_held_after_planning(&app, &reconciler, &target).await;
     let rename = json!([{"op": "replace", "path": "userName", "value": "moved@example.com"}]);
     assert_eq!(app.patch(&format!("/Users/{renamed}"), rename).await.0, 200);
     let deleted = app.scim(Method::DELETE, &format!("/Users/{gone}")).send();
@@ -122,6 +110,64 @@ async fn creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_
     let second = apply(&reconciler, &app).await;
     assert_eq!(second.applied.get("create_user"), Some(&1));
     assert_eq!(held(), ["user/kept@example.com", "user/moved@example.com"]);
+}
+
+/// An apply whose read of the store fails while it maps its creates again stops as a run
+/// whose target went away does: a failed outcome saying why, nothing half-applied, and the
+/// next run converges.
+async fn an_apply_that_cannot_read_the_store_again_fails_the_run_and_the_next_converges(
+    app: TestApp,
+) {
+    use sea_orm::ConnectionTrait;
+    app.create_user("first@example.com").await;
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    let (run, resume) = apply_held_after_planning(&app, &reconciler, &target).await;
+    let database = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    database
+        .execute_unprepared(&rename("users", "users_away"))
+        .await
+        .unwrap();
+    resume.send(()).unwrap();
+    let failed = run.await.unwrap();
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    let why = failed.error.unwrap_or_default();
+    assert!(why.starts_with("cannot read the store"), "{why}");
+    assert_eq!(target.writes(), 0);
+    database
+        .execute_unprepared(&rename("users_away", "users"))
+        .await
+        .unwrap();
+    let again = apply(&reconciler, &app).await;
+    assert_eq!(again.outcome, Outcome::Applied, "{again:?}");
+    assert_eq!(again.applied.get("create_user"), Some(&1));
+}
+
+/// Starts an apply that stops once it has planned (a narrowed run reads the target a second
+/// time after it read the store) until the returned sender says go on.
+async fn apply_held_after_planning(
+    app: &TestApp,
+    reconciler: &Reconciler,
+    target: &MemoryTarget,
+) -> (
+    tokio::task::JoinHandle<dirsync::sync::Report>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (reached, planned) = tokio::sync::oneshot::channel();
+    let (resume, resumed) = tokio::sync::oneshot::channel();
+    target.hold_read(2, reached, resumed);
+    let run = tokio::spawn({
+        let (reconciler, tenant) = (reconciler.clone(), app.tenant.clone());
+        async move {
+            reconciler
+                .reconcile_once(&tenant, "memory", Mode::Apply, Trigger::Manual, false)
+                .await
+                .unwrap()
+        }
+    });
+    planned.await.unwrap();
+    (run, resume)
 }
 
 async fn plan_mode_reports_the_operations_and_applies_none(app: TestApp) {

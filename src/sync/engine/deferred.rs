@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
-use super::{Reconciler, Report, SyncError, apply};
+use super::{Reconciler, Report, SyncError, apply, cannot_read_store, stop};
 use crate::domain::{Group, Tenant, User};
 use crate::sync::model::{DesiredEntry, Kind, Operation};
 use crate::sync::narrow::Deferred;
@@ -112,7 +112,12 @@ impl Reconciler {
         let mut later = Vec::new();
         let mut mapper = target.mapper(tenant);
         let mut users = self.store.pages::<User>(tenant.id);
-        while let Some(page) = users.next().await? {
+        loop {
+            let page = match users.next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) => return Ok(stop(report, cannot_read_store(e))),
+            };
             mapper.users(page);
             for entry in mapper.drain() {
                 let Some(operation) = steps.create_of(entry) else {
@@ -129,7 +134,12 @@ impl Reconciler {
             }
         }
         let mut groups = self.store.pages::<Group>(tenant.id);
-        while let Some(page) = groups.next().await? {
+        loop {
+            let page = match groups.next().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(e) => return Ok(stop(report, cannot_read_store(e))),
+            };
             mapper.groups(page);
             later.extend(
                 mapper
