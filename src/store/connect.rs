@@ -192,6 +192,7 @@ impl Store {
                     backend: Backend::Sqlite,
                     clock,
                     creates: Default::default(),
+                    listings: Default::default(),
                 })
             }
             DatabaseUrl::Postgres(url) => {
@@ -212,6 +213,7 @@ impl Store {
                     backend: Backend::Postgres,
                     clock,
                     creates: Default::default(),
+                    listings: Default::default(),
                 })
             }
         }

@@ -2,7 +2,8 @@
 
 use sea_orm::sea_query::NullOrdering;
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait, Select,
+    ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
+    Select,
 };
 use serde::de::DeserializeOwned;
 
@@ -19,26 +20,44 @@ use crate::domain::{DomainError, ListQuery};
 /// end, is the end of the result, so `totalResults` is what came before it plus what it holds.
 /// That spares the count for the lookups IdPs make all day (`userName eq "…"` finds one user or
 /// none). Such a lookup, by a key (`query::finds_by_key`), is a point read (`Store::read_rows`);
-/// any other page a scan (`Store::scan_rows`).
-pub(crate) async fn page<E, C>(
+/// any other page a scan (`Store::scan_rows`). On SQLite, pages that follow one another in the
+/// default order carry the total and where the last page ended (`listing_memo`).
+pub(crate) async fn page<E>(
     store: &Store,
     table: Table,
     filtered: Select<E>,
-    id: C,
+    id: E::Column,
     query: &ListQuery,
 ) -> Result<(Vec<E::Model>, u64), DomainError>
 where
     E: EntityTrait,
     E::Model: Sync + DeserializeOwned + Send + 'static,
-    C: ColumnTrait,
 {
-    let (connection, backend) = (store.reader(), store.backend());
+    let backend = store.backend();
     let page = query.page;
+    let by_key = by_key(store, table, query);
+    // A lookup by key is one short page: nothing to carry.
+    let memo = match &store.inline {
+        Some(inline) if !by_key => {
+            let version = inline.reads.data_version().map_err(error::classify)?;
+            let statement = filtered.build(sea_orm::DbBackend::Sqlite);
+            Some((format!("{} {:?}", statement.sql, statement.values), version))
+        }
+        _ => None,
+    };
     if page.count == 0 {
-        let total = filtered.count(connection).await.map_err(error::classify)?;
+        let total = total(store, &filtered, memo.as_ref()).await?;
         return Ok((Vec::new(), total));
     }
     let mut ordered = filtered.clone();
+    // In the default order, a page that starts where a remembered one ended starts after its
+    // last id, through the index, instead of skipping the rows before it.
+    let after = match (&query.sort, &memo) {
+        (None, Some((listing, version))) if page.offset() > 0 => {
+            store.listings.end_before(listing, *version, page.offset())
+        }
+        _ => None,
+    };
     if let Some(sort) = &query.sort {
         let order = query::sort_expression(backend, table, sort)?;
         QueryTrait::query(&mut ordered).order_by_expr_with_nulls(
@@ -47,19 +66,51 @@ where
             NullOrdering::Last,
         );
     }
-    let ordered = ordered
-        .order_by_asc(id)
-        .offset(page.offset())
-        .limit(page.count);
-    let models = match by_key(store, table, query) {
+    let ordered = match after {
+        Some(after) => sea_orm::QueryFilter::filter(ordered, id.gt(after)),
+        None => ordered.offset(page.offset()),
+    }
+    .order_by_asc(id)
+    .limit(page.count);
+    let models: Vec<E::Model> = match by_key {
         true => store.read_rows(QueryTrait::as_query(&ordered)).await?,
         false => store.scan_rows(QueryTrait::as_query(&ordered)).await?,
     };
+    if let (None, Some((listing, version)), Some(last)) = (&query.sort, &memo, models.last()) {
+        if let sea_orm::Value::Uuid(Some(last)) = last.get(id) {
+            let end = page.offset() + models.len() as u64;
+            store.listings.record_end(listing, *version, end, last);
+        }
+    }
     let total = match total_from_page(page, models.len()) {
         Some(total) => total,
-        None => filtered.count(connection).await.map_err(error::classify)?,
+        None => total(store, &filtered, memo.as_ref()).await?,
     };
     Ok((models, total))
+}
+
+/// The size of the whole result: remembered, or counted (and remembered).
+async fn total<E: EntityTrait>(
+    store: &Store,
+    filtered: &Select<E>,
+    memo: Option<&(String, i64)>,
+) -> Result<u64, DomainError>
+where
+    E::Model: Sync,
+{
+    if let Some(total) = memo.and_then(|(listing, version)| store.listings.total(listing, *version))
+    {
+        return Ok(total);
+    }
+    let total = filtered
+        .clone()
+        .count(store.reader())
+        .await
+        .map_err(error::classify)?;
+    if let Some((listing, version)) = memo {
+        store.listings.record_total(listing, *version, total);
+    }
+    Ok(total)
 }
 
 /// Whether the listing's filter finds its rows by a key.

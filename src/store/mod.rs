@@ -18,6 +18,7 @@ mod groups;
 mod inline;
 mod links;
 mod listing;
+mod listing_memo;
 mod members;
 mod query;
 mod run_lock;
@@ -84,6 +85,8 @@ pub struct Store {
     clock: SharedClock,
     /// User creates waiting to be written together.
     creates: std::sync::Arc<user_creates::CreateQueue>,
+    /// On SQLite, totals and page ends of recent listings.
+    listings: std::sync::Arc<listing_memo::ListingMemo>,
 }
 
 impl Store {

@@ -20,6 +20,7 @@ mod health_and_shutdown;
 mod idp_replay;
 mod ldap_target;
 mod metrics;
+mod paging;
 mod patch;
 mod postgres_unwritable;
 mod qualytics_target;

@@ -95,6 +95,21 @@ impl InlineReads {
         rows(&self.connection(), statement)
     }
 
+    /// SQLite's `data_version` on the first connection: it changes whenever any other
+    /// connection, of this process or another, commits (these connections never write). Two
+    /// equal answers mean nothing was committed in between (`listing_memo`).
+    pub(super) fn data_version(&self) -> Result<i64, DbErr> {
+        let connection = self.connections[0]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut statement = connection
+            .prepare_cached("PRAGMA data_version")
+            .map_err(query_error)?;
+        statement
+            .query_row([], |row| row.get(0))
+            .map_err(query_error)
+    }
+
     /// A free connection, or the next one in turn when all are busy. A connection is held only
     /// while one statement runs, never across an await, so a wait is one statement long.
     fn connection(&self) -> MutexGuard<'_, Connection> {
