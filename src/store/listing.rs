@@ -76,11 +76,11 @@ where
         true => store.read_rows(QueryTrait::as_query(&ordered)).await?,
         false => store.scan_rows(QueryTrait::as_query(&ordered)).await?,
     };
-    if let (None, Some((listing, version)), Some(last)) = (&query.sort, &memo, models.last()) {
-        if let sea_orm::Value::Uuid(Some(last)) = last.get(id) {
-            let end = page.offset() + models.len() as u64;
-            store.listings.record_end(listing, *version, end, last);
-        }
+    if let (None, Some((listing, version)), Some(last)) = (&query.sort, &memo, models.last())
+        && let sea_orm::Value::Uuid(Some(last)) = last.get(id)
+    {
+        let end = page.offset() + models.len() as u64;
+        store.listings.record_end(listing, *version, end, last);
     }
     let total = match total_from_page(page, models.len()) {
         Some(total) => total,
