@@ -8,10 +8,10 @@
 //! Whoever gets the turn hands it to a task that writes what is queued, batch after batch,
 //! until the queue is empty, while the request goes on waiting for its own answer (which the
 //! first batch carries). The writing runs in a task of its own, so a client that hangs up
-//! cannot abort a transaction carrying other clients' creates. Uniqueness is the database's: the insert skips rows whose userName
-//! the tenant already has (`ON CONFLICT DO NOTHING`, also against other replicas), and those
-//! creates answer 409. Any other failure replays the batch one create per transaction, so each
-//! gets its own answer.
+//! cannot abort a transaction carrying other clients' creates. Uniqueness is the database's:
+//! the insert skips rows whose userName the tenant already has (`ON CONFLICT DO NOTHING`, also
+//! against other replicas), and those creates answer 409. Any other failure replays the batch
+//! one create per transaction, so each gets its own answer.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,10 @@ use crate::domain::{Actor, DomainError, User, UserData};
 /// At most this many creates per transaction: 13 bound values each stays far below every
 /// backend's limit on parameters per statement.
 const MAX_BATCH: usize = 256;
+
+/// How long the inline writer keeps sqlx's writer connection while creates keep coming: about
+/// forty batches, against one ping to give it back and take it again.
+const WRITER_HELD: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Creates waiting to be written, and the turn to write them.
 #[derive(Default)]
@@ -117,22 +121,30 @@ impl Store {
     async fn write_queued(&self, _turn: OwnedMutexGuard<()>) {
         let mut batch = self.creates.take();
         if let Some(inline) = &self.inline {
-            match inline.writer.turn().await {
-                Ok(turn) => {
-                    while !batch.is_empty() {
-                        match self.insert_batch_inline(&turn, &batch) {
-                            Ok(stored) => answer(batch, stored),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "writing the batch through sqlx instead");
-                                break;
-                            }
-                        }
-                        // Lets the requests on this thread run (and queue more creates).
-                        tokio::task::yield_now().await;
-                        batch = self.creates.take();
+            'turns: while !batch.is_empty() {
+                let turn = match inline.writer.turn().await {
+                    Ok(turn) => turn,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "writing the batch through sqlx instead");
+                        break;
                     }
+                };
+                // Creates may keep coming for the whole of an IdP's first cycle; every other
+                // write of the process waits for sqlx's writer meanwhile, so the turn goes
+                // back (behind those waiting for it) after a while.
+                let taken = tokio::time::Instant::now();
+                while !batch.is_empty() && taken.elapsed() < WRITER_HELD {
+                    match self.insert_batch_inline(&turn, &batch) {
+                        Ok(stored) => answer(batch, stored),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "writing the batch through sqlx instead");
+                            break 'turns;
+                        }
+                    }
+                    // Lets the requests on this thread run (and queue more creates).
+                    tokio::task::yield_now().await;
+                    batch = self.creates.take();
                 }
-                Err(e) => tracing::debug!(error = %e, "writing the batch through sqlx instead"),
             }
         }
         while !batch.is_empty() {

@@ -185,6 +185,41 @@ async fn creates_queued_beyond_one_batch_are_all_written_and_answered() {
     assert_eq!(log.len(), 600);
 }
 
+/// While creates keep coming, the batch writer gives sqlx's writer connection back from time
+/// to time: another write (here a tenant's creation) goes in before the creates run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_write_gets_the_writer_while_creates_keep_coming() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const STREAMS: usize = 64;
+    const EACH: usize = 60;
+    let directory = tempfile::tempdir().unwrap();
+    let (store, tenant) = store_with_tenant(&directory).await;
+    let created = Arc::new(AtomicUsize::new(0));
+    let streams: Vec<_> = (0..STREAMS)
+        .map(|stream| {
+            let (store, created) = (store.clone(), created.clone());
+            let actor = Actor::operator(tenant.id);
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let name = format!("stream{stream}-{n}");
+                    store.create_user(&actor, user(&name)).await.unwrap();
+                    created.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while created.load(Ordering::SeqCst) < 500 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    store
+        .create_tenant(&TenantName::parse("other").unwrap(), IdpKind::Generic)
+        .await
+        .unwrap();
+    let when = created.load(Ordering::SeqCst);
+    futures_util::future::join_all(streams).await;
+    assert!(when < STREAMS * EACH, "the write waited for every create");
+}
+
 /// The inline writer is opened as sqlx's writer is: foreign keys enforced (a user of a tenant
 /// that does not exist is refused, as through sqlx) and NORMAL sync, not an fsync per commit.
 #[tokio::test]
