@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use serde::de::DeserializeOwned;
 
+use super::listing_memo::Listing;
 use super::query::{self, Table};
 use super::users::sort_order;
 use super::{Store, error};
@@ -41,7 +42,10 @@ where
         Some(inline) if !by_key => {
             let version = inline.reads.data_version().map_err(error::classify)?;
             let statement = filtered.build(sea_orm::DbBackend::Sqlite);
-            Some((format!("{} {:?}", statement.sql, statement.values), version))
+            Some(Listing {
+                statement: format!("{} {:?}", statement.sql, statement.values),
+                version,
+            })
         }
         _ => None,
     };
@@ -53,8 +57,8 @@ where
     // In the default order, a page that starts where a remembered one ended starts after its
     // last id, through the index, instead of skipping the rows before it.
     let after = match (&query.sort, &memo) {
-        (None, Some((listing, version))) if page.offset() > 0 => {
-            store.listings.end_before(listing, *version, page.offset())
+        (None, Some(listing)) if page.offset() > 0 => {
+            store.listings.end_before(listing, page.offset())
         }
         _ => None,
     };
@@ -76,11 +80,11 @@ where
         true => store.read_rows(QueryTrait::as_query(&ordered)).await?,
         false => store.scan_rows(QueryTrait::as_query(&ordered)).await?,
     };
-    if let (None, Some((listing, version)), Some(last)) = (&query.sort, &memo, models.last())
+    if let (None, Some(listing), Some(last)) = (&query.sort, &memo, models.last())
         && let sea_orm::Value::Uuid(Some(last)) = last.get(id)
     {
         let end = page.offset() + models.len() as u64;
-        store.listings.record_end(listing, *version, end, last);
+        store.listings.record_end(listing, end, last);
     }
     let total = match total_from_page(page, models.len()) {
         Some(total) => total,
@@ -93,13 +97,12 @@ where
 async fn total<E: EntityTrait>(
     store: &Store,
     filtered: &Select<E>,
-    memo: Option<&(String, i64)>,
+    memo: Option<&Listing>,
 ) -> Result<u64, DomainError>
 where
     E::Model: Sync,
 {
-    if let Some(total) = memo.and_then(|(listing, version)| store.listings.total(listing, *version))
-    {
+    if let Some(total) = memo.and_then(|listing| store.listings.total(listing)) {
         return Ok(total);
     }
     let total = filtered
@@ -107,8 +110,8 @@ where
         .count(store.reader())
         .await
         .map_err(error::classify)?;
-    if let Some((listing, version)) = memo {
-        store.listings.record_total(listing, *version, total);
+    if let Some(listing) = memo {
+        store.listings.record_total(listing, total);
     }
     Ok(total)
 }

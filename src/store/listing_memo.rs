@@ -22,6 +22,15 @@ const LISTINGS: usize = 64;
 /// At most this many page ends per listing (an importer pages forward, so the latest matter).
 const ENDS: usize = 16;
 
+/// One listing as of one state of the database: the key its memo is kept under.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    /// The listing's statement as built, values included.
+    pub(crate) statement: String,
+    /// SQLite's `data_version` when the request started.
+    pub(crate) version: i64,
+}
+
 /// Totals and page ends of recent listings.
 #[derive(Debug, Default)]
 pub(crate) struct ListingMemo {
@@ -38,34 +47,34 @@ struct Memo {
 }
 
 impl ListingMemo {
-    /// The total of `listing`, if recorded at `version`.
-    pub(crate) fn total(&self, listing: &str, version: i64) -> Option<u64> {
+    /// The total of `listing`, if recorded.
+    pub(crate) fn total(&self, listing: &Listing) -> Option<u64> {
         self.listings()
-            .get(listing)
-            .filter(|memo| memo.version == version)
+            .get(&listing.statement)
+            .filter(|memo| memo.version == listing.version)
             .and_then(|memo| memo.total)
     }
 
     /// The id of the last row before row `offset` (0-based) of `listing` in id order, if a
-    /// page ending there was recorded at `version`.
-    pub(crate) fn end_before(&self, listing: &str, version: i64, offset: u64) -> Option<Uuid> {
+    /// page ending there was recorded.
+    pub(crate) fn end_before(&self, listing: &Listing, offset: u64) -> Option<Uuid> {
         self.listings()
-            .get(listing)
-            .filter(|memo| memo.version == version)?
+            .get(&listing.statement)
+            .filter(|memo| memo.version == listing.version)?
             .ends
             .iter()
             .find(|(at, _)| *at == offset)
             .map(|(_, id)| *id)
     }
 
-    /// Records the total of `listing` at `version`.
-    pub(crate) fn record_total(&self, listing: &str, version: i64, total: u64) {
-        self.memo(listing, version, |memo| memo.total = Some(total));
+    /// Records the total of `listing`.
+    pub(crate) fn record_total(&self, listing: &Listing, total: u64) {
+        self.memo(listing, |memo| memo.total = Some(total));
     }
 
     /// Records that the row before row `offset` of `listing` in id order is `id`.
-    pub(crate) fn record_end(&self, listing: &str, version: i64, offset: u64, id: Uuid) {
-        self.memo(listing, version, |memo| {
+    pub(crate) fn record_end(&self, listing: &Listing, offset: u64, id: Uuid) {
+        self.memo(listing, |memo| {
             memo.ends.retain(|(at, _)| *at != offset);
             if memo.ends.len() == ENDS {
                 memo.ends.remove(0);
@@ -74,23 +83,22 @@ impl ListingMemo {
         });
     }
 
-    /// Changes the memo of `listing`, started afresh unless it holds for `version`.
-    fn memo(&self, listing: &str, version: i64, change: impl FnOnce(&mut Memo)) {
+    /// Changes the memo of `listing`, started afresh unless it holds for its version.
+    fn memo(&self, listing: &Listing, change: impl FnOnce(&mut Memo)) {
         let mut listings = self.listings();
-        if listings.len() >= LISTINGS && !listings.contains_key(listing) {
+        if listings.len() >= LISTINGS && !listings.contains_key(&listing.statement) {
             listings.clear();
         }
-        let memo = listings.entry(listing.to_owned()).or_insert(Memo {
-            version,
+        let fresh = || Memo {
+            version: listing.version,
             total: None,
             ends: Vec::new(),
-        });
-        if memo.version != version {
-            *memo = Memo {
-                version,
-                total: None,
-                ends: Vec::new(),
-            };
+        };
+        let memo = listings
+            .entry(listing.statement.clone())
+            .or_insert_with(fresh);
+        if memo.version != listing.version {
+            *memo = fresh();
         }
         change(memo);
     }
@@ -105,34 +113,43 @@ impl ListingMemo {
 mod tests {
     use super::*;
 
+    fn listing(statement: &str, version: i64) -> Listing {
+        Listing {
+            statement: statement.to_owned(),
+            version,
+        }
+    }
+
     #[test]
     fn a_memo_holds_only_at_the_version_it_was_recorded_at() {
         let memo = ListingMemo::default();
         let id = Uuid::from_u128(7);
-        memo.record_total("users of acme", 3, 100);
-        memo.record_end("users of acme", 3, 10, id);
-        assert_eq!(memo.total("users of acme", 3), Some(100));
-        assert_eq!(memo.end_before("users of acme", 3, 10), Some(id));
-        assert_eq!(memo.end_before("users of acme", 3, 20), None);
-        assert_eq!(memo.total("users of acme", 4), None);
-        assert_eq!(memo.end_before("users of acme", 4, 10), None);
-        assert_eq!(memo.total("groups of acme", 3), None);
+        let (users, later) = (listing("users of acme", 3), listing("users of acme", 4));
+        memo.record_total(&users, 100);
+        memo.record_end(&users, 10, id);
+        assert_eq!(memo.total(&users), Some(100));
+        assert_eq!(memo.end_before(&users, 10), Some(id));
+        assert_eq!(memo.end_before(&users, 20), None);
+        assert_eq!(memo.total(&later), None);
+        assert_eq!(memo.end_before(&later, 10), None);
+        assert_eq!(memo.total(&listing("groups of acme", 3)), None);
         // A newer version starts the listing afresh.
-        memo.record_total("users of acme", 4, 101);
-        assert_eq!(memo.total("users of acme", 3), None);
-        assert_eq!(memo.end_before("users of acme", 4, 10), None);
+        memo.record_total(&later, 101);
+        assert_eq!(memo.total(&users), None);
+        assert_eq!(memo.end_before(&later, 10), None);
     }
 
     #[test]
     fn a_memo_keeps_the_latest_ends_and_a_bounded_number_of_listings() {
         let memo = ListingMemo::default();
+        let l = listing("l", 1);
         for page in 0..=ENDS as u64 {
-            memo.record_end("l", 1, page * 10, Uuid::from_u128(page.into()));
+            memo.record_end(&l, page * 10, Uuid::from_u128(page.into()));
         }
-        assert_eq!(memo.end_before("l", 1, 0), None, "the oldest end went");
-        assert!(memo.end_before("l", 1, ENDS as u64 * 10).is_some());
+        assert_eq!(memo.end_before(&l, 0), None, "the oldest end went");
+        assert!(memo.end_before(&l, ENDS as u64 * 10).is_some());
         for n in 0..=LISTINGS {
-            memo.record_total(&format!("listing {n}"), 1, 1);
+            memo.record_total(&listing(&format!("listing {n}"), 1), 1);
         }
         assert!(memo.listings().len() <= LISTINGS);
     }

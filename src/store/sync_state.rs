@@ -153,14 +153,13 @@ impl Store {
     /// change the run that noted it may not have seen. PostgreSQL numbers entries when they are
     /// inserted, and their transactions commit in any order, so `seq` alone cannot tell; a
     /// transaction still open when a run noted its position holds a number within
-    /// `LATE_COMMIT_WINDOW` below it, where a later count comes out higher. On SQLite entries
-    /// commit in their order and the count never moves.
+    /// `LATE_COMMIT_WINDOW` below it, where a later count comes out higher.
     pub async fn committed_late(
         &self,
         tenant_id: TenantId,
         position: ChangePosition,
     ) -> Result<bool, DomainError> {
-        Ok(self.entries_in_window(tenant_id, position.seq).await? > position.window)
+        Ok(self.late_entries(tenant_id, position).await? > 0)
     }
 
     /// How many of the tenant's changes the last applied run of `target` did not see: those
@@ -175,8 +174,22 @@ impl Store {
             return self.changes_after(tenant_id, 0).await;
         };
         let after = self.changes_after(tenant_id, position.seq).await?;
+        Ok(after + self.late_entries(tenant_id, position).await?)
+    }
+
+    /// How many entries numbered at or below `position` committed after it was noted. None on
+    /// SQLite, where entries commit in their order: no count is run there (the follower asks
+    /// for every tenant on every tick).
+    async fn late_entries(
+        &self,
+        tenant_id: TenantId,
+        position: ChangePosition,
+    ) -> Result<u64, DomainError> {
+        if self.backend == super::Backend::Sqlite {
+            return Ok(0);
+        }
         let late = self.entries_in_window(tenant_id, position.seq).await? - position.window;
-        Ok(after + u64::try_from(late).unwrap_or(0))
+        Ok(u64::try_from(late).unwrap_or(0))
     }
 
     /// How many of the tenant's entries are numbered in the window ending at `seq`.

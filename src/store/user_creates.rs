@@ -105,6 +105,9 @@ impl Store {
                 }
                 turn = self.creates.turn.clone().lock_owned() => {
                     // Empty: an earlier turn took this create, and its answer is in.
+                    // Shutdown waits for the writing task without holding its handle: requests
+                    // in flight wait for their answers, and `Store::close` for sqlx's writer
+                    // connection, which the task holds while it writes.
                     if !self.creates.pending().is_empty() {
                         let store = self.clone();
                         tokio::spawn(async move { store.write_queued(turn).await });

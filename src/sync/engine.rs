@@ -499,16 +499,7 @@ impl Reconciler {
         // Each operation is dropped once carried out (see `Report::plan`).
         let operations = std::mem::take(&mut report.plan.operations);
         let carried = match deferred.is_empty() {
-            true => {
-                let mut carried = ControlFlow::Continue(());
-                for operation in operations {
-                    carried = apply(tenant, target, report, operation).await;
-                    if carried.is_break() {
-                        break;
-                    }
-                }
-                carried
-            }
+            true => apply_all(tenant, target, report, operations).await,
             false => {
                 self.apply_deferring(tenant, target, report, operations, deferred)
                     .await?
@@ -552,6 +543,19 @@ async fn apply(
                 format!("{} went away during the run: {e}", target.name()),
             );
         }
+    }
+    ControlFlow::Continue(())
+}
+
+/// Applies `operations` in order, each with [`apply`], until the target goes away.
+async fn apply_all(
+    tenant: &Tenant,
+    target: &dyn Target,
+    report: &mut Report,
+    operations: impl IntoIterator<Item = Operation>,
+) -> ControlFlow<()> {
+    for operation in operations {
+        apply(tenant, target, report, operation).await?;
     }
     ControlFlow::Continue(())
 }

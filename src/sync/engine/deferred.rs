@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use uuid::Uuid;
 
-use super::{Reconciler, Report, SyncError, apply, cannot_read_store, stop};
+use super::{Reconciler, Report, SyncError, apply, apply_all, cannot_read_store, stop};
 use crate::domain::{Group, Tenant, User};
 use crate::sync::model::{DesiredEntry, Kind, Operation};
 use crate::sync::narrow::Deferred;
@@ -104,10 +104,12 @@ impl Reconciler {
     ) -> Result<ControlFlow<()>, SyncError> {
         let mut steps = Steps::of(operations, &deferred);
         drop(deferred);
-        for operation in std::mem::take(&mut steps.user_creates) {
-            if apply(tenant, target, report, operation).await.is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
+        let user_creates = std::mem::take(&mut steps.user_creates);
+        if apply_all(tenant, target, report, user_creates)
+            .await
+            .is_break()
+        {
+            return Ok(ControlFlow::Break(()));
         }
         let mut later = Vec::new();
         let mut mapper = target.mapper(tenant);
@@ -158,10 +160,8 @@ impl Reconciler {
             .chain(std::mem::take(&mut steps.group_creates))
             .chain(group_creates)
             .chain(std::mem::take(&mut steps.rest));
-        for operation in in_order {
-            if apply(tenant, target, report, operation).await.is_break() {
-                return Ok(ControlFlow::Break(()));
-            }
+        if apply_all(tenant, target, report, in_order).await.is_break() {
+            return Ok(ControlFlow::Break(()));
         }
         // Left in `pending`: deleted, or never mapped again.
         let skipped = steps.pending.len() + steps.renamed;
