@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::target_links;
+use super::scratch::Scratch;
 use super::{Store, error};
 use crate::domain::sync::{LinkRef, TargetLink};
 use crate::domain::{DomainError, TenantId};
@@ -143,7 +144,7 @@ impl Store {
         target: &str,
         links: impl IntoIterator<Item = LinkRef<'a>>,
     ) -> Result<(), DomainError> {
-        let mut recording = self.record_links(tenant_id, target);
+        let mut recording = self.record_links(tenant_id, target)?;
         let mut batch = Vec::with_capacity(LINK_LOOKUP);
         for link in links {
             batch.push(link);
@@ -157,15 +158,19 @@ impl Store {
     }
 
     /// Starts making the tenant's links in the target exactly what a read hands over.
-    pub fn record_links<'s>(&'s self, tenant_id: TenantId, target: &'s str) -> LinkRecording<'s> {
-        LinkRecording {
+    pub fn record_links<'s>(
+        &'s self,
+        tenant_id: TenantId,
+        target: &'s str,
+    ) -> Result<LinkRecording<'s>, DomainError> {
+        Ok(LinkRecording {
             store: self,
             tenant_id,
             target,
             types: Vec::new(),
-            seen: HashMap::new(),
+            seen: Scratch::open()?,
             differing: Vec::new(),
-        }
+        })
     }
 }
 
@@ -186,8 +191,9 @@ pub struct LinkRecording<'s> {
     target: &'s str,
     /// Resource types seen, so `seen` holds a byte per link rather than a string.
     types: Vec<String>,
-    /// The resources recorded so far, and their type's place in `types`.
-    seen: HashMap<Uuid, u8>,
+    /// The resources recorded so far, and their type's place in `types`, on disk (a run's
+    /// working set: see `scratch`).
+    seen: Scratch,
     /// Links that differ from the store's, not yet written, and whether the store holds
     /// one for the resource (to be replaced) or none.
     differing: Vec<(TargetLink, bool)>,
@@ -217,9 +223,7 @@ impl LinkRecording<'_> {
         let mut fresh = Vec::with_capacity(links.len());
         for link in links {
             let kind = self.type_of(link.resource_type);
-            if let std::collections::hash_map::Entry::Vacant(v) = self.seen.entry(link.resource_id)
-            {
-                v.insert(kind);
+            if self.seen.see(link.resource_id, kind)? {
                 fresh.push(link);
             }
         }
@@ -256,11 +260,9 @@ impl LinkRecording<'_> {
         let mut pages = LinkPages::new(self.store, self.tenant_id, self.target);
         while let Some(page) = pages.next().await? {
             for held in page {
-                let recorded = self
-                    .seen
-                    .get(&held.resource_id)
-                    .map(|&t| &*self.types[t as usize]);
-                if recorded != Some(held.resource_type.as_str()) {
+                let recorded = self.seen.seen_type(held.resource_id)?;
+                let recorded = recorded.and_then(|t| self.types.get(usize::from(t)));
+                if recorded.map(String::as_str) != Some(held.resource_type.as_str()) {
                     stale.push((held.resource_type, held.resource_id));
                 }
             }

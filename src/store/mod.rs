@@ -22,6 +22,7 @@ mod listing_memo;
 mod members;
 mod query;
 mod run_lock;
+mod scratch;
 mod sync_state;
 mod tenants;
 mod tokens;
@@ -42,6 +43,7 @@ pub use connect::{Backend, ConnectError};
 pub use links::{HELD_LINKS, LINK_BATCH, LINK_LOOKUP, LinkRecording};
 pub use members::MemberResolution;
 pub use run_lock::RunLock;
+pub use scratch::{Print, Scratch, SummaryRow};
 pub use sync_state::{Paged, Pages};
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 

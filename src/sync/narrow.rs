@@ -3,7 +3,8 @@
 //!
 //! A run at 100,000 users held both sides whole, about 3 KiB an entry, while a no-change run
 //! plans nothing. Here the target is read first, and each entry is reduced as it streams in to
-//! a [`Summary`]: who it is (kind, anchor, marker, location) and a 128-bit digest of what
+//! a summary ([`SummaryRow`], kept in the run's scratch file on disk, so the run's memory does
+//! not grow with the directory): who it is (kind, anchor, marker, location) and a 128-bit digest of what
 //! `plan` compares (the attributes that have values, the member set compared the way `plan`
 //! compares members). The store is then read a page at a time, and each desired entry is
 //! matched by `plan`'s own rules against the summaries ([`Narrowing::consider`]), by marker,
@@ -43,10 +44,9 @@ use uuid::Uuid;
 use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry};
 use super::plan::{Context, key};
 use super::values::Attributes;
+use crate::domain::DomainError;
 use crate::domain::sync::TargetLink;
-
-/// A 128-bit fingerprint, as two words (a `u128` would make every index slot 16-aligned).
-type Print = [u64; 2];
+use crate::store::{Print, Scratch, SummaryRow};
 
 /// Keyed 128-bit fingerprints, fresh keys each run.
 #[derive(Debug, Default)]
@@ -91,81 +91,82 @@ impl Fingerprints {
     }
 }
 
-/// An observed entry reduced to who it is, where it is, and a digest of the rest.
-#[derive(Debug)]
-struct Summary {
-    kind: Kind,
-    adoptable: bool,
-    managed_id: Option<Uuid>,
-    /// Its anchor and location, unless its resource's link holds them: the first entry read
-    /// with each marker is linked (see [`ObservedIndex::push`]), and the names of 100,000
-    /// managed entries were most of what a run held.
-    names: Option<Box<Names>>,
-    anchor_print: Print,
-    location_print: Print,
-    content: Print,
-}
-
-/// An entry's anchor and location.
-#[derive(Debug)]
-struct Names {
-    anchor: Box<str>,
-    location: Box<str>,
-}
-
-impl Summary {
-    /// The entry as far as the summary knows it, given its names: enough for a delete, an
-    /// unmanaged entry or a conflict, which need no values.
-    fn entry(&self, anchor: &str, location: &str) -> ObservedEntry {
-        ObservedEntry {
-            kind: self.kind,
-            anchor: anchor.to_owned(),
-            location: location.to_owned(),
-            managed_id: self.managed_id,
-            attributes: Attributes::new(),
-            members: Default::default(),
-            adoptable: self.adoptable,
-        }
+/// What the run numbers a kind as in its scratch file.
+fn code(kind: Kind) -> u8 {
+    match kind {
+        Kind::User => 0,
+        Kind::Group => 1,
     }
 }
 
-/// What a target holds, as summaries, indexed the way `plan` looks entries up. Each index
-/// keeps the last entry of a key, as `plan`'s maps do.
-#[derive(Debug, Default)]
+fn kind_of(code: u8) -> Kind {
+    match code {
+        0 => Kind::User,
+        _ => Kind::Group,
+    }
+}
+
+/// An observed entry as far as its summary knows it, given its names: enough for a delete,
+/// an unmanaged entry or a conflict, which need no values.
+fn entry_of(summary: &SummaryRow, anchor: &str, location: &str) -> ObservedEntry {
+    ObservedEntry {
+        kind: kind_of(summary.kind),
+        anchor: anchor.to_owned(),
+        location: location.to_owned(),
+        managed_id: summary.managed_id,
+        attributes: Attributes::new(),
+        members: Default::default(),
+        adoptable: summary.adoptable,
+    }
+}
+
+/// What a target holds, as summaries in the run's scratch file (see `store::scratch`),
+/// found the way `plan` looks entries up: by marker or location, the last entry of a key
+/// winning, as in `plan`'s maps. Each summary is who the entry is (kind, marker, whether it
+/// may be adopted), where it is and a digest of the rest; its anchor and location are kept
+/// only when its resource's link does not hold them: the first entry read with each marker is
+/// linked (see [`ObservedIndex::push`]), and the names of 100,000 managed entries were most of
+/// what a run held.
+#[derive(Debug)]
 pub struct ObservedIndex {
     prints: Fingerprints,
-    entries: Vec<Summary>,
-    // Places in `entries` (u32: a run reads fewer than four billion entries).
-    by_marker: HashMap<(Kind, Uuid), u32>,
-    by_location: HashMap<Print, u32>,
+    scratch: Scratch,
+    /// Entries read so far (u32: a run reads fewer than four billion entries).
+    read: u32,
+    /// Of those, the ones that carry a marker.
+    managed: usize,
 }
 
 impl ObservedIndex {
     /// An empty index with fresh fingerprint keys.
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new() -> Result<Self, DomainError> {
+        Ok(Self {
+            prints: Fingerprints::default(),
+            scratch: Scratch::open()?,
+            read: 0,
+            managed: 0,
+        })
     }
 
     /// Adds an entry as it is read, keeping only its summary. The first entry read with a
     /// resource's marker is that resource's link, as the store records links (the first of
     /// two wins): it is returned for the run to record, and the summary keeps no names; the
-    /// run looks up the few it needs again in the store ([`Unnamed::linked`]).
-    pub fn push(&mut self, entry: ObservedEntry) -> Option<TargetLink> {
-        let index = self.entries.len() as u32;
-        let linked = entry.managed_id.filter(|&id| !self.is_linked(id));
-        let mut summary = Summary {
-            kind: entry.kind,
+    /// run looks up the few it needs again in the store ([`Unnamed::linked`]). Links are by
+    /// resource, so an entry of either kind with the marker counts.
+    pub fn push(&mut self, entry: ObservedEntry) -> Result<Option<TargetLink>, DomainError> {
+        let linked = match entry.managed_id {
+            Some(id) if !self.scratch.has_marker(id)? => Some(id),
+            _ => None,
+        };
+        let mut summary = SummaryRow {
+            kind: code(entry.kind),
             adoptable: entry.adoptable,
             managed_id: entry.managed_id,
-            names: None,
-            anchor_print: self.prints.of(entry.anchor.as_str()),
-            location_print: self.prints.of(key(&entry.location).as_str()),
+            anchor: self.prints.of(entry.anchor.as_str()),
+            location: self.prints.of(key(&entry.location).as_str()),
             content: self.prints.content(&entry.attributes, &entry.members),
+            names: None,
         };
-        if let Some(id) = summary.managed_id {
-            self.by_marker.insert((summary.kind, id), index);
-        }
-        self.by_location.insert(summary.location_print, index);
         let link = match linked {
             Some(id) => Some(TargetLink {
                 resource_type: entry.kind.as_str().to_owned(),
@@ -174,28 +175,14 @@ impl ObservedIndex {
                 location: entry.location,
             }),
             None => {
-                summary.names = Some(Box::new(Names {
-                    anchor: entry.anchor.into_boxed_str(),
-                    location: entry.location.into_boxed_str(),
-                }));
+                summary.names = Some((entry.anchor, entry.location));
                 None
             }
         };
-        self.entries.push(summary);
-        link
-    }
-
-    /// Whether an entry with this resource's marker was read already, of either kind (links
-    /// are by resource).
-    fn is_linked(&self, id: Uuid) -> bool {
-        Kind::ALL
-            .iter()
-            .any(|&kind| self.by_marker.contains_key(&(kind, id)))
-    }
-
-    /// Returns the memory a growing vector kept in reserve, once everything is read.
-    pub fn shrink_to_fit(&mut self) {
-        self.entries.shrink_to_fit();
+        self.scratch.push_summary(self.read, &summary)?;
+        self.read += 1;
+        self.managed += usize::from(summary.managed_id.is_some());
+        Ok(link)
     }
 
     /// Starts matching desired entries against the index; with `defer_creates`, a desired
@@ -203,7 +190,6 @@ impl ObservedIndex {
     pub fn narrow(&self, defer_creates: bool) -> Narrowing<'_> {
         Narrowing {
             index: self,
-            matched: HashSet::new(),
             kept: BTreeMap::new(),
             desired: Vec::new(),
             inactive: HashSet::new(),
@@ -226,10 +212,9 @@ enum Need {
 #[derive(Debug)]
 pub struct Narrowing<'a> {
     index: &'a ObservedIndex,
-    /// Anchors of the observed entries some desired entry matched (`plan` keys them so).
-    matched: HashSet<Print>,
-    /// Observed entries the plan needs, by their place in the read.
-    kept: BTreeMap<usize, Need>,
+    /// Observed entries the plan needs, by their place in the read. (The anchors some
+    /// desired entry matched, as `plan` keys them, are noted in the scratch file.)
+    kept: BTreeMap<u32, Need>,
     desired: Vec<DesiredEntry>,
     inactive: HashSet<String>,
     defer_creates: bool,
@@ -242,39 +227,32 @@ pub type Deferred = HashSet<(Kind, Uuid)>;
 impl<'a> Narrowing<'a> {
     /// Matches one desired entry (in the order `plan` would see it) and keeps it if it could
     /// take part in an operation.
-    pub fn consider(&mut self, entry: DesiredEntry) {
+    pub fn consider(&mut self, entry: DesiredEntry) -> Result<(), DomainError> {
         let index = self.index;
         let location = key(&entry.location);
         let location_print = index.prints.of(location.as_str());
         if entry.is_deactivated_user() {
             self.inactive.insert(location);
         }
-        match index
-            .by_marker
-            .get(&(entry.kind, entry.id))
-            .map(|&i| i as usize)
-        {
-            Some(i) => {
-                let observed = &index.entries[i];
-                self.matched.insert(observed.anchor_print);
-                let same = observed.location_print == location_print
+        match index.scratch.last_by_marker(code(entry.kind), entry.id)? {
+            Some((i, observed)) => {
+                index.scratch.mark_matched(&observed.anchor)?;
+                let same = observed.location == location_print
                     && observed.content == index.prints.content(&entry.attributes, &entry.members);
                 if same {
-                    return;
+                    return Ok(());
                 }
-                self.keep(i, Need::Whole);
+                keep(&mut self.kept, i, Need::Whole);
             }
             // Then the location: an entry there is adopted (compared in full) or a conflict.
-            None => match index.by_location.get(&location_print) {
-                Some(&i) => {
-                    let i = i as usize;
-                    let observed = &index.entries[i];
-                    self.matched.insert(observed.anchor_print);
+            None => match index.scratch.last_by_location(&location_print)? {
+                Some((i, observed)) => {
+                    index.scratch.mark_matched(&observed.anchor)?;
                     let need = match observed.adoptable && observed.managed_id.is_none() {
                         true => Need::Whole,
                         false => Need::Summary,
                     };
-                    self.keep(i, need);
+                    keep(&mut self.kept, i, need);
                 }
                 // Nothing it could match: a create, whatever its values.
                 None if self.defer_creates => {
@@ -284,91 +262,94 @@ impl<'a> Narrowing<'a> {
                         members: BTreeSet::new(),
                         ..entry
                     });
-                    return;
+                    return Ok(());
                 }
                 None => {}
             },
         }
         self.desired.push(entry);
-    }
-
-    fn keep(&mut self, index: usize, need: Need) {
-        let kept = self.kept.entry(index).or_insert(need);
-        *kept = (*kept).max(need);
+        Ok(())
     }
 
     /// Ends the matching: every observed entry nothing matched is kept too (a delete or an
-    /// unmanaged entry).
-    pub fn finish(mut self) -> Unnamed<'a> {
-        for (i, summary) in self.index.entries.iter().enumerate() {
-            if !self.matched.contains(&summary.anchor_print) {
-                self.keep(i, Need::Summary);
+    /// unmanaged entry), and the summaries of those kept are taken out of the scratch file.
+    pub fn finish(mut self) -> Result<Unnamed, DomainError> {
+        let index = self.index;
+        let kept = &mut self.kept;
+        index
+            .scratch
+            .each_unmatched(&mut |i| keep(kept, i, Need::Summary))?;
+        let mut summaries = Vec::with_capacity(self.kept.len());
+        for (i, need) in self.kept {
+            match index.scratch.summary_at(i)? {
+                Some(summary) => summaries.push((summary, need)),
+                None => {
+                    return Err(DomainError::Internal(format!(
+                        "entry {i} of the run's scratch file is missing"
+                    )));
+                }
             }
         }
-        let index = self.index;
-        Unnamed {
-            index,
-            kept: self.kept,
+        Ok(Unnamed {
+            kept: summaries,
             desired: Desired {
                 entries: self.desired,
             },
             deferred: self.deferred,
             context: Context {
-                managed: index
-                    .entries
-                    .iter()
-                    .filter(|s| s.managed_id.is_some())
-                    .count(),
+                managed: index.managed,
                 inactive: self.inactive,
             },
-        }
+        })
     }
+}
+
+fn keep(kept: &mut BTreeMap<u32, Need>, index: u32, need: Need) {
+    let kept = kept.entry(index).or_insert(need);
+    *kept = (*kept).max(need);
 }
 
 /// What a narrowed run keeps, before the kept entries that are linked get their names.
 #[derive(Debug)]
-pub struct Unnamed<'a> {
-    index: &'a ObservedIndex,
-    kept: BTreeMap<usize, Need>,
+pub struct Unnamed {
+    /// The summaries of the observed entries kept, in the order they were read.
+    kept: Vec<(SummaryRow, Need)>,
     desired: Desired,
     deferred: Deferred,
     context: Context,
 }
 
-impl Unnamed<'_> {
+impl Unnamed {
     /// The resources whose links name kept entries: kind and SCIM id.
     pub fn linked(&self) -> Vec<(Kind, Uuid)> {
         self.kept
-            .keys()
-            .map(|&i| &self.index.entries[i])
-            .filter(|s| s.names.is_none())
-            .filter_map(|s| s.managed_id.map(|id| (s.kind, id)))
+            .iter()
+            .filter(|(s, _)| s.names.is_none())
+            .filter_map(|(s, _)| s.managed_id.map(|id| (kind_of(s.kind), id)))
             .collect()
     }
 
     /// Names the kept entries, the linked ones from `links` (by SCIM id). A link missing is
     /// an error: the run recorded every link it read.
     pub fn name(self, links: &HashMap<Uuid, TargetLink>) -> Result<Narrowed, String> {
-        let index = self.index;
         let mut observed = Vec::with_capacity(self.kept.len());
-        for (i, need) in self.kept {
-            let summary = &index.entries[i];
+        for (summary, need) in &self.kept {
             let (anchor, location) = match (&summary.names, summary.managed_id) {
-                (Some(names), _) => (&*names.anchor, &*names.location),
+                (Some((anchor, location)), _) => (anchor.as_str(), location.as_str()),
                 (None, Some(id)) => match links.get(&id) {
                     Some(link) => (link.anchor.as_str(), link.location.as_str()),
                     None => {
                         return Err(format!(
                             "the link of {} {id} recorded in this run is gone",
-                            summary.kind.as_str()
+                            kind_of(summary.kind).as_str()
                         ));
                     }
                 },
                 (None, None) => return Err("an unmanaged entry has no names".into()),
             };
             observed.push(match need {
-                Need::Summary => Kept::Entry(summary.entry(anchor, location)),
-                Need::Whole => Kept::ReadAgain(summary.kind, location.to_owned()),
+                Need::Summary => Kept::Entry(entry_of(summary, anchor, location)),
+                Need::Whole => Kept::ReadAgain(kind_of(summary.kind), location.to_owned()),
             });
         }
         Ok(Narrowed {

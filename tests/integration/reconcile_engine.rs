@@ -384,7 +384,7 @@ async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app
     replace_links(&app, &earlier).await;
 
     // A read that stops part way (Alice moved, resource 3 now read as a user) writes nothing.
-    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    let mut recording = app.store.record_links(app.tenant.id, "ldap").unwrap();
     let read = vec![
         link(1, "user", "a1", "uid=alice2"),
         link(3, "user", "a3", "uid=staff"),
@@ -396,7 +396,7 @@ async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app
     // A complete read in two batches: a resource named again in a later batch keeps its first
     // link, and finishing writes what differs and drops what the read did not show (Bob, and
     // resource 3 as a group).
-    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    let mut recording = app.store.record_links(app.tenant.id, "ldap").unwrap();
     recording.record(&refs(&read)).await.unwrap();
     recording
         .record(&refs(&[
@@ -429,7 +429,7 @@ async fn links_recorded_batch_by_batch_are_written_once_the_read_is_complete(app
     let many: Vec<TargetLink> = (100..100 + HELD_LINKS as u128 + 700)
         .map(|n| link(n, "user", &format!("a{n}"), &format!("uid=u{n}")))
         .collect();
-    let mut recording = app.store.record_links(app.tenant.id, "ldap");
+    let mut recording = app.store.record_links(app.tenant.id, "ldap").unwrap();
     for batch in many.chunks(LINK_BATCH) {
         recording.record(&refs(batch)).await.unwrap();
     }

@@ -26,24 +26,31 @@ impl Reconciler {
         phase: &mut Phases,
     ) -> Result<Planned, SyncError> {
         let name = target.name();
-        let mut index = ObservedIndex::new();
+        let mut index = ObservedIndex::new()?;
         if let Err(e) = self.summarise(tenant, target, &mut index).await? {
             return Ok(Err(cannot_read(name, e)));
         }
-        index.shrink_to_fit();
         phase.end("read_target", report);
         // The links just recorded are the managed entries just read, so an entry's recorded
         // anchor finds the entry its marker finds: the marker alone matches (a property test
         // in `sync::narrow` checks it), and no map of 100,000 links is built.
         // An apply maps its creates again as it makes them (`deferred`); a plan shows them.
         let mut narrowing = index.narrow(report.mode == Mode::Apply);
-        if let Err(e) = self
-            .map_store(tenant, target, &mut |entry| narrowing.consider(entry))
-            .await
-        {
+        // The first failure to keep what was considered (the scratch file); the rest are
+        // skipped and the run fails.
+        let mut considered = Ok(());
+        let mapped = self
+            .map_store(tenant, target, &mut |entry| {
+                if considered.is_ok() {
+                    considered = narrowing.consider(entry);
+                }
+            })
+            .await;
+        if let Err(e) = mapped {
             return Ok(Err(cannot_read_store(e)));
         }
-        let unnamed = narrowing.finish();
+        considered?;
+        let unnamed = narrowing.finish()?;
         let linked: Vec<(&str, Uuid)> = unnamed
             .linked()
             .into_iter()
@@ -80,16 +87,24 @@ impl Reconciler {
         target: &dyn Target,
         index: &mut ObservedIndex,
     ) -> Result<Result<(), TargetError>, SyncError> {
-        let mut recording = self.store.record_links(tenant.id, target.name());
+        let mut recording = self.store.record_links(tenant.id, target.name())?;
         // The channel closes when the read ends.
         let (links, mut arriving) = tokio::sync::mpsc::unbounded_channel::<TargetLink>();
+        // The first failure to keep a summary (the scratch file); the rest of the read is
+        // skipped over and the run fails.
+        let mut kept = Ok(());
         let read = async {
             let links = links;
             target
-                .observe_each(tenant, &mut |entry| {
-                    if let Some(link) = index.push(entry) {
-                        let _ = links.send(link);
-                    }
+                .observe_each(tenant, &mut |entry| match kept.is_ok() {
+                    true => match index.push(entry) {
+                        Ok(Some(link)) => {
+                            let _ = links.send(link);
+                        }
+                        Ok(None) => {}
+                        Err(e) => kept = Err(e),
+                    },
+                    false => {}
                 })
                 .await
         };
@@ -116,6 +131,7 @@ impl Reconciler {
             }
         };
         let (read, recorded) = tokio::join!(read, record);
+        kept?;
         if let Err(e) = read {
             return Ok(Err(e));
         }

@@ -11,10 +11,10 @@ use crate::sync::plan::{plan, plan_within};
 /// (recorded as the store does, by SCIM id), then desired entries considered one by one,
 /// and the kept entries named from those links; with `defer`, creates as stubs.
 fn narrow(desired: &Desired, observed: &Observed, defer: bool) -> Narrowed {
-    let mut index = ObservedIndex::new();
+    let mut index = ObservedIndex::new().unwrap();
     let mut links: HashMap<Uuid, TargetLink> = HashMap::new();
     for entry in observed.entries.iter().cloned() {
-        if let Some(link) = index.push(entry) {
+        if let Some(link) = index.push(entry).unwrap() {
             let first = links.insert(link.resource_id, link);
             assert!(first.is_none(), "one link per resource");
         }
@@ -24,8 +24,8 @@ fn narrow(desired: &Desired, observed: &Observed, defer: bool) -> Narrowed {
         .entries
         .iter()
         .cloned()
-        .for_each(|e| narrowing.consider(e));
-    match narrowing.finish().name(&links) {
+        .for_each(|e| narrowing.consider(e).unwrap());
+    match narrowing.finish().unwrap().name(&links) {
         Ok(narrowed) => narrowed,
         Err(why) => panic!("{why}"),
     }

@@ -1,0 +1,351 @@
+//! A reconciliation run's working set, on disk instead of in memory.
+//!
+//! A run compares every entry a target holds with the store, so what it remembers of each
+//! entry (a summary, the links it recorded) grows with the directory: at 100,000 users that
+//! was about 280 bytes an entry. Here it goes to a private temporary SQLite database instead:
+//! SQLite keeps at most [`CACHE_KIB`] of it in memory and writes the rest to a file that only
+//! this connection can see and that is removed when the connection closes (SQLite's "" file
+//! name: the file is created only once the cache spills, and unlinked as it is created, so a
+//! crash leaves nothing behind). Nothing here must survive the run, so nothing is journalled or
+//! synced.
+//!
+//! The file lands in SQLite's temporary directory (`SQLITE_TMPDIR`, else `TMPDIR`, else
+//! `/var/tmp`, else `/tmp`; under the systemd unit's `PrivateTmp=yes`, the unit's own).
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::domain::DomainError;
+
+/// The most of a working set SQLite holds in memory; the rest waits in its file.
+pub const CACHE_KIB: u32 = 2048;
+
+/// A 128-bit fingerprint, as the run computes it.
+pub type Print = [u64; 2];
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = OFF;
+    PRAGMA synchronous = OFF;
+    CREATE TABLE summary (
+        place INTEGER PRIMARY KEY,
+        kind INTEGER NOT NULL,
+        adoptable INTEGER NOT NULL,
+        managed_id BLOB,
+        anchor BLOB NOT NULL,
+        location BLOB NOT NULL,
+        content BLOB NOT NULL,
+        anchor_name TEXT,
+        location_name TEXT
+    );
+    CREATE INDEX summary_by_marker ON summary (managed_id, kind) WHERE managed_id IS NOT NULL;
+    CREATE INDEX summary_by_location ON summary (location);
+    CREATE TABLE matched (anchor BLOB PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE seen (resource_id BLOB PRIMARY KEY, type INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+const SUMMARY_COLUMNS: &str =
+    "place, kind, adoptable, managed_id, anchor, location, content, anchor_name, location_name";
+
+/// An observed entry as a run remembers it: who it is, where, and a digest of the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// The entry's kind, as the run numbers kinds.
+    pub kind: u8,
+    /// Whether a resource may adopt it.
+    pub adoptable: bool,
+    /// The resource its marker names.
+    pub managed_id: Option<Uuid>,
+    /// Fingerprints of its anchor, its location (as compared) and its content.
+    pub anchor: Print,
+    /// See `anchor`.
+    pub location: Print,
+    /// See `anchor`.
+    pub content: Print,
+    /// Its anchor and location, when no link holds them.
+    pub names: Option<(String, String)>,
+}
+
+/// A run's working set: summaries of what a target holds, the anchors matched, the resources
+/// whose links were recorded.
+pub struct Scratch {
+    // Held only for one statement: the run's futures hold the scratch across awaits, which
+    // asks for `Sync`, and a connection is not.
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch").finish_non_exhaustive()
+    }
+}
+
+fn failed(error: rusqlite::Error) -> DomainError {
+    DomainError::Internal(format!("a run's scratch file: {error}"))
+}
+
+fn print_bytes(print: &Print) -> [u8; 16] {
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&print[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&print[1].to_le_bytes());
+    bytes
+}
+
+fn print_of(bytes: [u8; 16]) -> Print {
+    let (high, low) = bytes.split_at(8);
+    let word = |half: &[u8]| {
+        let mut word = [0; 8];
+        word.copy_from_slice(half);
+        u64::from_le_bytes(word)
+    };
+    [word(high), word(low)]
+}
+
+fn summary_of(row: &Row<'_>) -> rusqlite::Result<(u32, SummaryRow)> {
+    let anchor_name: Option<String> = row.get(7)?;
+    let location_name: Option<String> = row.get(8)?;
+    Ok((
+        row.get(0)?,
+        SummaryRow {
+            kind: row.get(1)?,
+            adoptable: row.get(2)?,
+            managed_id: row.get::<_, Option<[u8; 16]>>(3)?.map(Uuid::from_bytes),
+            anchor: print_of(row.get(4)?),
+            location: print_of(row.get(5)?),
+            content: print_of(row.get(6)?),
+            names: anchor_name.zip(location_name),
+        },
+    ))
+}
+
+impl Scratch {
+    /// An empty working set.
+    pub fn open() -> Result<Scratch, DomainError> {
+        let connection = Connection::open("").map_err(failed)?;
+        connection
+            .pragma_update(None, "cache_size", -i64::from(CACHE_KIB))
+            .map_err(failed)?;
+        connection.execute_batch(SCHEMA).map_err(failed)?;
+        Ok(Scratch {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the summary of the entry read at `place`.
+    pub fn push_summary(&self, place: u32, row: &SummaryRow) -> Result<(), DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached(&format!(
+                "INSERT INTO summary ({SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .map_err(failed)?;
+        let (anchor_name, location_name) = row.names.as_ref().map(|(a, l)| (a, l)).unzip();
+        insert
+            .execute(params![
+                place,
+                row.kind,
+                row.adoptable,
+                row.managed_id.map(Uuid::into_bytes),
+                print_bytes(&row.anchor),
+                print_bytes(&row.location),
+                print_bytes(&row.content),
+                anchor_name,
+                location_name,
+            ])
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn one_summary(
+        &self,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM summary WHERE {condition} \
+                 ORDER BY place DESC LIMIT 1"
+            ))
+            .map_err(failed)?;
+        select
+            .query_row(params, summary_of)
+            .optional()
+            .map_err(failed)
+    }
+
+    /// The last summary kept with this kind and marker, and its place.
+    pub fn last_by_marker(
+        &self,
+        kind: u8,
+        id: Uuid,
+    ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
+        self.one_summary("managed_id = ?1 AND kind = ?2", params![id.into_bytes(), kind])
+    }
+
+    /// Whether a summary with this marker, of any kind, is kept.
+    pub fn has_marker(&self, id: Uuid) -> Result<bool, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached("SELECT 1 FROM summary WHERE managed_id = ?1 LIMIT 1")
+            .map_err(failed)?;
+        select.exists([id.into_bytes()]).map_err(failed)
+    }
+
+    /// The last summary kept with this location fingerprint, and its place.
+    pub fn last_by_location(
+        &self,
+        location: &Print,
+    ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
+        self.one_summary("location = ?1", [print_bytes(location)])
+    }
+
+    /// The summary kept at `place`.
+    pub fn summary_at(&self, place: u32) -> Result<Option<SummaryRow>, DomainError> {
+        let found = self.one_summary("place = ?1", [place])?;
+        Ok(found.map(|(_, row)| row))
+    }
+
+    /// Notes that an entry with this anchor was matched.
+    pub fn mark_matched(&self, anchor: &Print) -> Result<(), DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached("INSERT OR IGNORE INTO matched (anchor) VALUES (?1)")
+            .map_err(failed)?;
+        insert.execute([print_bytes(anchor)]).map_err(failed)?;
+        Ok(())
+    }
+
+    /// Hands `each` the place of every summary whose anchor was not matched, in order.
+    pub fn each_unmatched(&self, each: &mut dyn FnMut(u32)) -> Result<(), DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached(
+                "SELECT place FROM summary \
+                 WHERE NOT EXISTS (SELECT 1 FROM matched WHERE matched.anchor = summary.anchor) \
+                 ORDER BY place",
+            )
+            .map_err(failed)?;
+        let mut rows = select.query([]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            each(row.get(0).map_err(failed)?);
+        }
+        Ok(())
+    }
+
+    /// Notes a resource's link as recorded with the type numbered `type_code`; `false` when
+    /// one was recorded already (which keeps its type).
+    pub fn see(&self, id: Uuid, type_code: u8) -> Result<bool, DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached("INSERT OR IGNORE INTO seen (resource_id, type) VALUES (?1, ?2)")
+            .map_err(failed)?;
+        let inserted = insert
+            .execute(params![id.into_bytes(), type_code])
+            .map_err(failed)?;
+        Ok(inserted == 1)
+    }
+
+    /// The type number a resource's link was recorded with, if it was.
+    pub fn seen_type(&self, id: Uuid) -> Result<Option<u8>, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached("SELECT type FROM seen WHERE resource_id = ?1")
+            .map_err(failed)?;
+        select
+            .query_row([id.into_bytes()], |row| row.get(0))
+            .optional()
+            .map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: u8, id: Option<u128>, location: u64, named: bool) -> SummaryRow {
+        SummaryRow {
+            kind,
+            adoptable: named,
+            managed_id: id.map(Uuid::from_u128),
+            anchor: [location, u64::MAX - location],
+            location: [location, 7],
+            content: [u64::MAX, location],
+            names: named.then(|| (format!("anchor {location}"), format!("cn={location}"))),
+        }
+    }
+
+    #[test]
+    fn summaries_are_found_by_marker_location_and_place_the_last_one_winning() {
+        let scratch = Scratch::open().unwrap();
+        scratch.push_summary(0, &row(0, Some(1), 10, true)).unwrap();
+        scratch.push_summary(1, &row(1, Some(1), 11, false)).unwrap();
+        scratch.push_summary(2, &row(0, Some(1), 12, false)).unwrap();
+        scratch.push_summary(3, &row(0, None, 12, true)).unwrap();
+        let by_marker = scratch.last_by_marker(0, Uuid::from_u128(1)).unwrap();
+        assert_eq!(by_marker, Some((2, row(0, Some(1), 12, false))));
+        let group = scratch.last_by_marker(1, Uuid::from_u128(1)).unwrap();
+        assert_eq!(group.map(|(place, _)| place), Some(1));
+        assert_eq!(scratch.last_by_marker(0, Uuid::from_u128(2)).unwrap(), None);
+        assert!(scratch.has_marker(Uuid::from_u128(1)).unwrap());
+        assert!(!scratch.has_marker(Uuid::from_u128(2)).unwrap());
+        let by_location = scratch.last_by_location(&[12, 7]).unwrap();
+        assert_eq!(by_location, Some((3, row(0, None, 12, true))));
+        assert_eq!(scratch.summary_at(0).unwrap(), Some(row(0, Some(1), 10, true)));
+        assert_eq!(scratch.summary_at(9).unwrap(), None);
+    }
+
+    #[test]
+    fn unmatched_summaries_are_those_whose_anchor_no_match_named() {
+        let scratch = Scratch::open().unwrap();
+        for place in 0..5 {
+            scratch
+                .push_summary(place, &row(0, None, u64::from(place), false))
+                .unwrap();
+        }
+        scratch.mark_matched(&[1, u64::MAX - 1]).unwrap();
+        scratch.mark_matched(&[3, u64::MAX - 3]).unwrap();
+        scratch.mark_matched(&[3, u64::MAX - 3]).unwrap();
+        let mut unmatched = Vec::new();
+        scratch
+            .each_unmatched(&mut |place| unmatched.push(place))
+            .unwrap();
+        assert_eq!(unmatched, [0, 2, 4]);
+    }
+
+    #[test]
+    fn a_resource_is_seen_once_with_its_first_type() {
+        let scratch = Scratch::open().unwrap();
+        let id = Uuid::from_u128(5);
+        assert_eq!(scratch.seen_type(id).unwrap(), None);
+        assert!(scratch.see(id, 1).unwrap());
+        assert!(!scratch.see(id, 0).unwrap());
+        assert_eq!(scratch.seen_type(id).unwrap(), Some(1));
+    }
+
+    #[test]
+    fn a_working_set_larger_than_its_cache_is_kept_whole() {
+        let scratch = Scratch::open().unwrap();
+        // About 30,000 rows of some 100 bytes with their indexes: well past the cache.
+        let count = 30_000u32;
+        for place in 0..count {
+            let named = place % 3 == 0;
+            let id = Some(u128::from(place));
+            scratch
+                .push_summary(place, &row(0, id, u64::from(place), named))
+                .unwrap();
+        }
+        for place in (0..count).step_by(997) {
+            let found = scratch.last_by_location(&[u64::from(place), 7]).unwrap();
+            let expected = row(0, Some(u128::from(place)), u64::from(place), place % 3 == 0);
+            assert_eq!(found, Some((place, expected)));
+        }
+    }
+}
