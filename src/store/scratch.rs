@@ -7,7 +7,8 @@
 //! this connection can see and that is removed when the connection closes (SQLite's "" file
 //! name: the file is created only once the cache spills, and unlinked as it is created, so a
 //! crash leaves nothing behind). Nothing here must survive the run, so nothing is journalled or
-//! synced.
+//! synced, and everything is written in one transaction that is never committed: a commit per
+//! statement made each summary cost half again as much.
 //!
 //! The file lands in SQLite's temporary directory (`SQLITE_TMPDIR`, else `TMPDIR`, else
 //! `/var/tmp`, else `/tmp`; under the systemd unit's `PrivateTmp=yes`, the unit's own).
@@ -43,10 +44,28 @@ const SCHEMA: &str = "
     CREATE INDEX summary_by_location ON summary (location);
     CREATE TABLE matched (anchor BLOB PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE seen (resource_id BLOB PRIMARY KEY, type INTEGER NOT NULL) WITHOUT ROWID;
+    BEGIN;
 ";
 
-const SUMMARY_COLUMNS: &str =
-    "place, kind, adoptable, managed_id, anchor, location, content, anchor_name, location_name";
+/// The columns of `summary`, as [`summary_of`] reads them.
+macro_rules! summary_columns {
+    () => {
+        "place, kind, adoptable, managed_id, anchor, location, content, anchor_name, location_name"
+    };
+}
+
+/// Reads the last summary with `$condition`.
+macro_rules! last_summary {
+    ($condition:literal) => {
+        concat!(
+            "SELECT ",
+            summary_columns!(),
+            " FROM summary WHERE ",
+            $condition,
+            " ORDER BY place DESC LIMIT 1"
+        )
+    };
+}
 
 /// An observed entry as a run remembers it: who it is, where, and a digest of the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +161,10 @@ impl Scratch {
     pub fn push_summary(&self, place: u32, row: &SummaryRow) -> Result<(), DomainError> {
         let connection = self.connection();
         let mut insert = connection
-            .prepare_cached(&format!(
-                "INSERT INTO summary ({SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            .prepare_cached(concat!(
+                "INSERT INTO summary (",
+                summary_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .map_err(failed)?;
         let (anchor_name, location_name) = row.names.as_ref().map(|(a, l)| (a, l)).unzip();
@@ -165,16 +186,11 @@ impl Scratch {
 
     fn one_summary(
         &self,
-        condition: &str,
+        select: &str,
         params: impl rusqlite::Params,
     ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
         let connection = self.connection();
-        let mut select = connection
-            .prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM summary WHERE {condition} \
-                 ORDER BY place DESC LIMIT 1"
-            ))
-            .map_err(failed)?;
+        let mut select = connection.prepare_cached(select).map_err(failed)?;
         select
             .query_row(params, summary_of)
             .optional()
@@ -187,7 +203,10 @@ impl Scratch {
         kind: u8,
         id: Uuid,
     ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
-        self.one_summary("managed_id = ?1 AND kind = ?2", params![id.into_bytes(), kind])
+        self.one_summary(
+            last_summary!("managed_id = ?1 AND kind = ?2"),
+            params![id.into_bytes(), kind],
+        )
     }
 
     /// Whether a summary with this marker, of any kind, is kept.
@@ -204,12 +223,12 @@ impl Scratch {
         &self,
         location: &Print,
     ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
-        self.one_summary("location = ?1", [print_bytes(location)])
+        self.one_summary(last_summary!("location = ?1"), [print_bytes(location)])
     }
 
     /// The summary kept at `place`.
     pub fn summary_at(&self, place: u32) -> Result<Option<SummaryRow>, DomainError> {
-        let found = self.one_summary("place = ?1", [place])?;
+        let found = self.one_summary(last_summary!("place = ?1"), [place])?;
         Ok(found.map(|(_, row)| row))
     }
 
@@ -286,8 +305,12 @@ mod tests {
     fn summaries_are_found_by_marker_location_and_place_the_last_one_winning() {
         let scratch = Scratch::open().unwrap();
         scratch.push_summary(0, &row(0, Some(1), 10, true)).unwrap();
-        scratch.push_summary(1, &row(1, Some(1), 11, false)).unwrap();
-        scratch.push_summary(2, &row(0, Some(1), 12, false)).unwrap();
+        scratch
+            .push_summary(1, &row(1, Some(1), 11, false))
+            .unwrap();
+        scratch
+            .push_summary(2, &row(0, Some(1), 12, false))
+            .unwrap();
         scratch.push_summary(3, &row(0, None, 12, true)).unwrap();
         let by_marker = scratch.last_by_marker(0, Uuid::from_u128(1)).unwrap();
         assert_eq!(by_marker, Some((2, row(0, Some(1), 12, false))));
@@ -298,7 +321,10 @@ mod tests {
         assert!(!scratch.has_marker(Uuid::from_u128(2)).unwrap());
         let by_location = scratch.last_by_location(&[12, 7]).unwrap();
         assert_eq!(by_location, Some((3, row(0, None, 12, true))));
-        assert_eq!(scratch.summary_at(0).unwrap(), Some(row(0, Some(1), 10, true)));
+        assert_eq!(
+            scratch.summary_at(0).unwrap(),
+            Some(row(0, Some(1), 10, true))
+        );
         assert_eq!(scratch.summary_at(9).unwrap(), None);
     }
 
