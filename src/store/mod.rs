@@ -43,7 +43,7 @@ pub use connect::{Backend, ConnectError};
 pub use links::{HELD_LINKS, LINK_BATCH, LINK_LOOKUP, LinkRecording};
 pub use members::MemberResolution;
 pub use run_lock::RunLock;
-pub use scratch::{Print, Scratch, SummaryRow};
+pub use scratch::{PendingGroup, Print, Scratch, SummaryRow};
 pub use sync_state::{Paged, Pages};
 pub use tokens::{AuthFailure, Authenticated, NewToken};
 

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, GroupId, MemberRef, UserId};
 
 /// The most of a working set SQLite holds in memory; the rest waits in its file.
 pub const CACHE_KIB: u32 = 2048;
@@ -44,6 +44,14 @@ const SCHEMA: &str = "
     CREATE INDEX summary_by_location ON summary (location);
     CREATE TABLE matched (anchor BLOB PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE seen (resource_id BLOB PRIMARY KEY, type INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE user_rdn (id BLOB PRIMARY KEY, rdn TEXT) WITHOUT ROWID;
+    CREATE TABLE pending_group (
+        place INTEGER PRIMARY KEY,
+        id BLOB NOT NULL,
+        display_name TEXT NOT NULL,
+        members BLOB NOT NULL
+    );
+    CREATE INDEX pending_group_by_id ON pending_group (id);
     BEGIN;
 ";
 
@@ -86,8 +94,49 @@ pub struct SummaryRow {
     pub names: Option<(String, String)>,
 }
 
+/// A group as a mapper keeps it until every user is mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGroup {
+    /// The group's SCIM id.
+    pub id: Uuid,
+    /// Its displayName.
+    pub display_name: String,
+    /// Its members.
+    pub members: Vec<MemberRef>,
+}
+
+/// Bytes a member takes in `pending_group.members`: its kind, then its id.
+const MEMBER_BYTES: usize = 17;
+
+fn members_bytes(members: &[MemberRef]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(members.len() * MEMBER_BYTES);
+    for member in members {
+        let (kind, id) = match member {
+            MemberRef::User(id) => (0, id.as_uuid()),
+            MemberRef::Group(id) => (1, id.as_uuid()),
+        };
+        bytes.push(kind);
+        bytes.extend_from_slice(id.as_bytes());
+    }
+    bytes
+}
+
+fn members_of(bytes: &[u8]) -> Vec<MemberRef> {
+    bytes
+        .chunks_exact(MEMBER_BYTES)
+        .filter_map(|chunk| {
+            let (kind, id) = chunk.split_first()?;
+            let id = Uuid::from_slice(id).ok()?;
+            Some(match kind {
+                0 => MemberRef::User(UserId::from_uuid(id)),
+                _ => MemberRef::Group(GroupId::from_uuid(id)),
+            })
+        })
+        .collect()
+}
+
 /// A run's working set: summaries of what a target holds, the anchors matched, the resources
-/// whose links were recorded.
+/// whose links were recorded; what a mapper keeps of users for their groups, and the groups.
 pub struct Scratch {
     // Held only for one statement: the run's futures hold the scratch across awaits, which
     // asks for `Sync`, and a connection is not.
@@ -283,95 +332,97 @@ impl Scratch {
             .optional()
             .map_err(failed)
     }
+
+    /// Keeps what a group lists for a user: its RDN value, or `None` when it is deactivated
+    /// (and leaves its groups). A user kept twice keeps the second.
+    pub fn keep_rdn(&self, id: Uuid, rdn: Option<&str>) -> Result<(), DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached("INSERT OR REPLACE INTO user_rdn (id, rdn) VALUES (?1, ?2)")
+            .map_err(failed)?;
+        insert
+            .execute(params![id.into_bytes(), rdn])
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// What `keep_rdn` kept for a user; `None` for a user never kept.
+    pub fn rdn(&self, id: Uuid) -> Result<Option<Option<String>>, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached("SELECT rdn FROM user_rdn WHERE id = ?1")
+            .map_err(failed)?;
+        select
+            .query_row([id.into_bytes()], |row| row.get(0))
+            .optional()
+            .map_err(failed)
+    }
+
+    /// Keeps a group, the `place`th a mapper was given.
+    pub fn push_group(&self, place: u32, group: &PendingGroup) -> Result<(), DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached(
+                "INSERT INTO pending_group (place, id, display_name, members) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(failed)?;
+        insert
+            .execute(params![
+                place,
+                group.id.into_bytes(),
+                group.display_name,
+                members_bytes(&group.members),
+            ])
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// Up to `limit` groups kept after the `after`th, in the order they were given, with
+    /// their places.
+    pub fn groups_after(
+        &self,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Vec<(u32, PendingGroup)>, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached(
+                "SELECT place, id, display_name, members FROM pending_group \
+                 WHERE place > ?1 ORDER BY place LIMIT ?2",
+            )
+            .map_err(failed)?;
+        let after = after.map_or(-1, i64::from);
+        let rows = select
+            .query_map(params![after, limit], |row| {
+                Ok((
+                    row.get(0)?,
+                    PendingGroup {
+                        id: Uuid::from_bytes(row.get(1)?),
+                        display_name: row.get(2)?,
+                        members: members_of(&row.get::<_, Vec<u8>>(3)?),
+                    },
+                ))
+            })
+            .map_err(failed)?;
+        rows.collect::<Result<_, _>>().map_err(failed)
+    }
+
+    /// The displayName of the last group kept with this id.
+    pub fn group_name(&self, id: Uuid) -> Result<Option<String>, DomainError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare_cached(
+                "SELECT display_name FROM pending_group WHERE id = ?1 \
+                 ORDER BY place DESC LIMIT 1",
+            )
+            .map_err(failed)?;
+        select
+            .query_row([id.into_bytes()], |row| row.get(0))
+            .optional()
+            .map_err(failed)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(kind: u8, id: Option<u128>, location: u64, named: bool) -> SummaryRow {
-        SummaryRow {
-            kind,
-            adoptable: named,
-            managed_id: id.map(Uuid::from_u128),
-            anchor: [location, u64::MAX - location],
-            location: [location, 7],
-            content: [u64::MAX, location],
-            names: named.then(|| (format!("anchor {location}"), format!("cn={location}"))),
-        }
-    }
-
-    #[test]
-    fn summaries_are_found_by_marker_location_and_place_the_last_one_winning() {
-        let scratch = Scratch::open().unwrap();
-        scratch.push_summary(0, &row(0, Some(1), 10, true)).unwrap();
-        scratch
-            .push_summary(1, &row(1, Some(1), 11, false))
-            .unwrap();
-        scratch
-            .push_summary(2, &row(0, Some(1), 12, false))
-            .unwrap();
-        scratch.push_summary(3, &row(0, None, 12, true)).unwrap();
-        let by_marker = scratch.last_by_marker(0, Uuid::from_u128(1)).unwrap();
-        assert_eq!(by_marker, Some((2, row(0, Some(1), 12, false))));
-        let group = scratch.last_by_marker(1, Uuid::from_u128(1)).unwrap();
-        assert_eq!(group.map(|(place, _)| place), Some(1));
-        assert_eq!(scratch.last_by_marker(0, Uuid::from_u128(2)).unwrap(), None);
-        assert!(scratch.has_marker(Uuid::from_u128(1)).unwrap());
-        assert!(!scratch.has_marker(Uuid::from_u128(2)).unwrap());
-        let by_location = scratch.last_by_location(&[12, 7]).unwrap();
-        assert_eq!(by_location, Some((3, row(0, None, 12, true))));
-        assert_eq!(
-            scratch.summary_at(0).unwrap(),
-            Some(row(0, Some(1), 10, true))
-        );
-        assert_eq!(scratch.summary_at(9).unwrap(), None);
-    }
-
-    #[test]
-    fn unmatched_summaries_are_those_whose_anchor_no_match_named() {
-        let scratch = Scratch::open().unwrap();
-        for place in 0..5 {
-            scratch
-                .push_summary(place, &row(0, None, u64::from(place), false))
-                .unwrap();
-        }
-        scratch.mark_matched(&[1, u64::MAX - 1]).unwrap();
-        scratch.mark_matched(&[3, u64::MAX - 3]).unwrap();
-        scratch.mark_matched(&[3, u64::MAX - 3]).unwrap();
-        let mut unmatched = Vec::new();
-        scratch
-            .each_unmatched(&mut |place| unmatched.push(place))
-            .unwrap();
-        assert_eq!(unmatched, [0, 2, 4]);
-    }
-
-    #[test]
-    fn a_resource_is_seen_once_with_its_first_type() {
-        let scratch = Scratch::open().unwrap();
-        let id = Uuid::from_u128(5);
-        assert_eq!(scratch.seen_type(id).unwrap(), None);
-        assert!(scratch.see(id, 1).unwrap());
-        assert!(!scratch.see(id, 0).unwrap());
-        assert_eq!(scratch.seen_type(id).unwrap(), Some(1));
-    }
-
-    #[test]
-    fn a_working_set_larger_than_its_cache_is_kept_whole() {
-        let scratch = Scratch::open().unwrap();
-        // About 30,000 rows of some 100 bytes with their indexes: well past the cache.
-        let count = 30_000u32;
-        for place in 0..count {
-            let named = place % 3 == 0;
-            let id = Some(u128::from(place));
-            scratch
-                .push_summary(place, &row(0, id, u64::from(place), named))
-                .unwrap();
-        }
-        for place in (0..count).step_by(997) {
-            let found = scratch.last_by_location(&[u64::from(place), 7]).unwrap();
-            let expected = row(0, Some(u128::from(place)), u64::from(place), place % 3 == 0);
-            assert_eq!(found, Some((place, expected)));
-        }
-    }
-}
+mod tests;

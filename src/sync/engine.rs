@@ -390,8 +390,7 @@ impl Reconciler {
             mapper.groups(page);
             mapper.drain().into_iter().for_each(&mut *each);
         }
-        mapper.finish(each);
-        Ok(())
+        mapper.finish(each)
     }
 
     async fn run(

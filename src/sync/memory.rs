@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::model::{Attributes, Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation};
 use super::target::{Target, TargetError};
-use crate::domain::{Group, MemberRef, Tenant, User};
+use crate::domain::{DomainError, Group, MemberRef, Tenant, User};
 
 /// An in-memory target.
 #[derive(Debug, Default)]
@@ -87,7 +87,12 @@ impl Target for MemoryTarget {
         true
     }
 
-    fn desired(&self, _tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
+    fn desired(
+        &self,
+        _tenant: &Tenant,
+        users: &[User],
+        groups: &[Group],
+    ) -> Result<Desired, DomainError> {
         let user_locations: BTreeMap<Uuid, (String, bool)> = users
             .iter()
             .map(|u| {
@@ -143,7 +148,7 @@ impl Target for MemoryTarget {
                 active: true,
             }
         }));
-        Desired { entries }
+        Ok(Desired { entries })
     }
 
     // The engine's tests then run the narrowed path on the default streaming reads; the

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::model::{Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan};
 use super::plan::key;
-use crate::domain::{Group, Tenant, User};
+use crate::domain::{DomainError, Group, Tenant, User};
 
 /// Why a target could not read or write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,8 +30,14 @@ pub trait Target: std::fmt::Debug + Send + Sync {
     /// Whether it keeps this tenant.
     fn serves(&self, tenant: &Tenant) -> bool;
 
-    /// What it should hold for the tenant, given every user and group the store has.
-    fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired;
+    /// What it should hold for the tenant, given every user and group the store has. `Err`
+    /// when what the mapping keeps aside (the run's scratch file) cannot be kept.
+    fn desired(
+        &self,
+        tenant: &Tenant,
+        users: &[User],
+        groups: &[Group],
+    ) -> Result<Desired, DomainError>;
 
     /// The same mapping, fed a page of resources at a time, so a run need not hold the whole
     /// tenant's resources (at 100,000 users they were most of a run's memory). The default
@@ -113,13 +119,14 @@ pub trait Mapper: Send {
     /// Hands `each` the rest of the desired state, one entry at a time, so a run that compares
     /// entries as they come never holds them all (10,000 groups' member lists at once were a
     /// no-change run's peak).
-    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry));
+    /// `Err` when what the mapper kept aside could not be kept (its scratch file).
+    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError>;
 
     /// Everything `finish` hands over, collected.
-    fn finish_all(self: Box<Self>) -> Desired {
+    fn finish_all(self: Box<Self>) -> Result<Desired, DomainError> {
         let mut entries = Vec::new();
-        self.finish(&mut |entry| entries.push(entry));
-        Desired { entries }
+        self.finish(&mut |entry| entries.push(entry))?;
+        Ok(Desired { entries })
     }
 }
 
@@ -140,9 +147,12 @@ impl<T: Target + ?Sized> Mapper for Collecting<'_, T> {
         self.groups.extend(page);
     }
 
-    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) {
-        let desired = self.target.desired(self.tenant, &self.users, &self.groups);
+    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError> {
+        let desired = self
+            .target
+            .desired(self.tenant, &self.users, &self.groups)?;
         desired.entries.into_iter().for_each(each);
+        Ok(())
     }
 }
 

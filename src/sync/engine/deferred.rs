@@ -150,7 +150,9 @@ impl Reconciler {
                     .filter_map(|e| steps.create_of(e)),
             );
         }
-        mapper.finish(&mut |entry| later.extend(steps.create_of(entry)));
+        if let Err(e) = mapper.finish(&mut |entry| later.extend(steps.create_of(entry))) {
+            return Ok(stop(report, cannot_read_store(e)));
+        }
         // Users the mapper held to the end first, then their moves and updates; then groups.
         let (group_creates, user_creates): (Vec<_>, Vec<_>) =
             later.into_iter().partition(on_a_group);

@@ -96,15 +96,17 @@ impl Reconciler {
         let read = async {
             let links = links;
             target
-                .observe_each(tenant, &mut |entry| match kept.is_ok() {
-                    true => match index.push(entry) {
+                .observe_each(tenant, &mut |entry| {
+                    if kept.is_err() {
+                        return;
+                    }
+                    match index.push(entry) {
                         Ok(Some(link)) => {
                             let _ = links.send(link);
                         }
                         Ok(None) => {}
                         Err(e) => kept = Err(e),
-                    },
-                    false => {}
+                    }
                 })
                 .await
         };

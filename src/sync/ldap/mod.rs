@@ -25,7 +25,7 @@ use self::mapping::{Layout, group_attributes, is_posix, parse_marker, split_dn, 
 use super::model::{Attributes, Desired, Kind, Observed, ObservedEntry, Operation};
 use super::target::{Mapper, Target, TargetError, keeps};
 use crate::configuration::LdapSettings;
-use crate::domain::{Group, Tenant, User};
+use crate::domain::{DomainError, Group, Tenant, User};
 
 // LDAP result codes (RFC 4511 Appendix A) that a reconciler treats specially.
 const NO_SUCH_ATTRIBUTE: u32 = 16;
@@ -571,7 +571,12 @@ impl Target for LdapTarget {
         keeps(&self.settings.tenants, tenant)
     }
 
-    fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
+    fn desired(
+        &self,
+        tenant: &Tenant,
+        users: &[User],
+        groups: &[Group],
+    ) -> Result<Desired, DomainError> {
         desired::desired(&self.settings, tenant, users, groups)
     }
 

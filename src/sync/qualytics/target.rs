@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::client::QualyticsClient;
 use super::permissions::{email_of, model};
 use crate::configuration::{QualyticsSettings, ROLES};
-use crate::domain::{Group, Tenant, TenantId, User};
+use crate::domain::{DomainError, Group, Tenant, TenantId, User};
 use crate::sync::model::{
     Attributes, Desired, DesiredEntry, Kind, Observed, ObservedEntry, Operation, Plan, Values,
     marker, parse_marker,
@@ -153,7 +153,12 @@ impl Target for QualyticsTarget {
         keeps(&self.settings.tenants, tenant)
     }
 
-    fn desired(&self, tenant: &Tenant, users: &[User], groups: &[Group]) -> Desired {
+    fn desired(
+        &self,
+        tenant: &Tenant,
+        users: &[User],
+        groups: &[Group],
+    ) -> Result<Desired, DomainError> {
         let model = model(&self.settings, tenant, users, groups);
         let emails: HashMap<Uuid, String> = users
             .iter()
@@ -204,7 +209,7 @@ impl Target for QualyticsTarget {
                 active: true,
             }
         }));
-        Desired { entries }
+        Ok(Desired { entries })
     }
 
     async fn observe(&self, tenant: &Tenant) -> Result<Observed, TargetError> {
