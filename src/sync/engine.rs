@@ -591,6 +591,12 @@ fn cannot_read_store(e: DomainError) -> String {
     format!("cannot read the store: {e}")
 }
 
+/// Why a run stopped when what it remembers of each entry could not be kept (its scratch file,
+/// `store::scratch`): before anything was applied.
+fn cannot_keep(e: DomainError) -> String {
+    format!("cannot keep the run's working set: {e}; nothing was changed")
+}
+
 /// Why a run stopped when its read of `target` failed: before anything was applied.
 fn cannot_read(target: &str, e: TargetError) -> String {
     format!("cannot read {target}: {e}; nothing was changed")

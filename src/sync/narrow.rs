@@ -3,9 +3,8 @@
 //!
 //! A run at 100,000 users held both sides whole, about 3 KiB an entry, while a no-change run
 //! plans nothing. Here the target is read first, and each entry is reduced as it streams in to
-//! a summary ([`SummaryRow`], kept in the run's scratch file on disk, so the run's memory does
-//! not grow with the directory): who it is (kind, anchor, marker, location) and a 128-bit digest of what
-//! `plan` compares (the attributes that have values, the member set compared the way `plan`
+//! a summary ([`SummaryRow`]): who it is (kind, anchor, marker, location) and a 128-bit digest
+//! of what `plan` compares (the attributes that have values, the member set compared the way `plan`
 //! compares members). The store is then read a page at a time, and each desired entry is
 //! matched by `plan`'s own rules against the summaries ([`Narrowing::consider`]), by marker,
 //! then by location. `plan`'s first rule, the anchor a run recorded, finds what the marker
@@ -31,6 +30,11 @@
 //! to the create itself, so it is kept as a stub (who it is and where) and its (kind, id) in
 //! [`Narrowed::deferred`]; the apply maps it again from the store when it creates it (see
 //! `engine::deferred`). A first run of 100,000 users then plans over stubs, not entries.
+//!
+//! The summaries, the anchors matched and the kept places are all a run remembers of each
+//! entry; the summaries and the anchors go to the run's scratch file (`store::scratch`), so
+//! the memory a run holds does not grow with the directory (at 100,000 users they were about
+//! 200 bytes an entry in hash maps). Only what a plan keeps is held in memory.
 //!
 //! A digest that agreed by accident would hide a change until the entry changed again; the
 //! fingerprints are keyed per run with random keys, so a value cannot be chosen to collide.

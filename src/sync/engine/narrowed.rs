@@ -4,13 +4,16 @@
 
 use uuid::Uuid;
 
-use super::{Mode, Phases, Planned, Reconciler, Report, SyncError, cannot_read, cannot_read_store};
+use super::{
+    Mode, Phases, Planned, Reconciler, Report, SyncError, cannot_keep, cannot_read,
+    cannot_read_store,
+};
 use crate::domain::Tenant;
 use crate::domain::sync::{LinkRef, TargetLink};
 use crate::store::LINK_LOOKUP;
 use crate::sync::narrow::ObservedIndex;
 use crate::sync::plan::plan_within;
-use crate::sync::target::{Target, TargetError};
+use crate::sync::target::Target;
 
 impl Reconciler {
     /// Plans while holding only a summary of each entry (see `sync::narrow`): the target is
@@ -26,9 +29,12 @@ impl Reconciler {
         phase: &mut Phases,
     ) -> Result<Planned, SyncError> {
         let name = target.name();
-        let mut index = ObservedIndex::new()?;
-        if let Err(e) = self.summarise(tenant, target, &mut index).await? {
-            return Ok(Err(cannot_read(name, e)));
+        let mut index = match ObservedIndex::new() {
+            Ok(index) => index,
+            Err(e) => return Ok(Err(cannot_keep(e))),
+        };
+        if let Err(why) = self.summarise(tenant, target, &mut index).await? {
+            return Ok(Err(why));
         }
         phase.end("read_target", report);
         // The links just recorded are the managed entries just read, so an entry's recorded
@@ -49,8 +55,10 @@ impl Reconciler {
         if let Err(e) = mapped {
             return Ok(Err(cannot_read_store(e)));
         }
-        considered?;
-        let unnamed = narrowing.finish()?;
+        let unnamed = match considered.and_then(|()| narrowing.finish()) {
+            Ok(unnamed) => unnamed,
+            Err(e) => return Ok(Err(cannot_keep(e))),
+        };
         let linked: Vec<(&str, Uuid)> = unnamed
             .linked()
             .into_iter()
@@ -80,13 +88,13 @@ impl Reconciler {
     /// compared with the store's a lookup at a time while the read goes on, so neither side
     /// holds them all. Only a complete read writes what differs and drops the links of
     /// entries it did not see (see `LinkRecording`). The outer error is the store's; the inner
-    /// one the target's.
+    /// one why the run stops: the target could not be read, or the summaries not kept.
     async fn summarise(
         &self,
         tenant: &Tenant,
         target: &dyn Target,
         index: &mut ObservedIndex,
-    ) -> Result<Result<(), TargetError>, SyncError> {
+    ) -> Result<Result<(), String>, SyncError> {
         let mut recording = self.store.record_links(tenant.id, target.name())?;
         // The channel closes when the read ends.
         let (links, mut arriving) = tokio::sync::mpsc::unbounded_channel::<TargetLink>();
@@ -133,9 +141,11 @@ impl Reconciler {
             }
         };
         let (read, recorded) = tokio::join!(read, record);
-        kept?;
+        if let Err(e) = kept {
+            return Ok(Err(cannot_keep(e)));
+        }
         if let Err(e) = read {
-            return Ok(Err(e));
+            return Ok(Err(cannot_read(target.name(), e)));
         }
         recorded?;
         recording.finish().await?;
