@@ -40,8 +40,7 @@ const SCHEMA: &str = "
         anchor_name TEXT,
         location_name TEXT
     );
-    CREATE INDEX summary_by_marker ON summary (managed_id, kind) WHERE managed_id IS NOT NULL;
-    CREATE INDEX summary_by_location ON summary (location);
+    CREATE TABLE linked (resource_id BLOB PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE matched (anchor BLOB PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE seen (resource_id BLOB PRIMARY KEY, type INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE user_rdn (id BLOB PRIMARY KEY, rdn TEXT) WITHOUT ROWID;
@@ -258,13 +257,27 @@ impl Scratch {
         )
     }
 
-    /// Whether a summary with this marker, of any kind, is kept.
-    pub fn has_marker(&self, id: Uuid) -> Result<bool, DomainError> {
+    /// Notes that an entry with this resource's marker was read; `true` the first time.
+    pub fn first_with_marker(&self, id: Uuid) -> Result<bool, DomainError> {
         let connection = self.connection();
-        let mut select = connection
-            .prepare_cached("SELECT 1 FROM summary WHERE managed_id = ?1 LIMIT 1")
+        let mut insert = connection
+            .prepare_cached("INSERT OR IGNORE INTO linked (resource_id) VALUES (?1)")
             .map_err(failed)?;
-        select.exists([id.into_bytes()]).map_err(failed)
+        Ok(insert.execute([id.into_bytes()]).map_err(failed)? == 1)
+    }
+
+    /// Indexes the summaries by marker and by location, once they are all kept: one sorted
+    /// build costs less than keeping the indexes up to date while summaries arrive in no
+    /// order (a third of the time, at 110,000 summaries). Lookups before it are correct, only
+    /// slow.
+    pub fn index_summaries(&self) -> Result<(), DomainError> {
+        self.connection()
+            .execute_batch(
+                "CREATE INDEX IF NOT EXISTS summary_by_marker ON summary (managed_id, kind) \
+                     WHERE managed_id IS NOT NULL;
+                 CREATE INDEX IF NOT EXISTS summary_by_location ON summary (location);",
+            )
+            .map_err(failed)
     }
 
     /// The last summary kept with this location fingerprint, and its place.

@@ -159,7 +159,7 @@ impl ObservedIndex {
     /// resource, so an entry of either kind with the marker counts.
     pub fn push(&mut self, entry: ObservedEntry) -> Result<Option<TargetLink>, DomainError> {
         let linked = match entry.managed_id {
-            Some(id) if !self.scratch.has_marker(id)? => Some(id),
+            Some(id) if self.scratch.first_with_marker(id)? => Some(id),
             _ => None,
         };
         let mut summary = SummaryRow {
@@ -189,17 +189,19 @@ impl ObservedIndex {
         Ok(link)
     }
 
-    /// Starts matching desired entries against the index; with `defer_creates`, a desired
-    /// entry that matches nothing is kept as a stub (see the module's documentation).
-    pub fn narrow(&self, defer_creates: bool) -> Narrowing<'_> {
-        Narrowing {
+    /// Starts matching desired entries against the index, once every entry is read (the
+    /// summaries are indexed now); with `defer_creates`, a desired entry that matches nothing
+    /// is kept as a stub (see the module's documentation).
+    pub fn narrow(&self, defer_creates: bool) -> Result<Narrowing<'_>, DomainError> {
+        self.scratch.index_summaries()?;
+        Ok(Narrowing {
             index: self,
             kept: BTreeMap::new(),
             desired: Vec::new(),
             inactive: HashSet::new(),
             defer_creates,
             deferred: Deferred::new(),
-        }
+        })
     }
 }
 

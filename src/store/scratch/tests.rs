@@ -23,13 +23,12 @@ fn summaries_are_found_by_marker_location_and_place_the_last_one_winning() {
         .push_summary(2, &row(0, Some(1), 12, false))
         .unwrap();
     scratch.push_summary(3, &row(0, None, 12, true)).unwrap();
+    scratch.index_summaries().unwrap();
     let by_marker = scratch.last_by_marker(0, Uuid::from_u128(1)).unwrap();
     assert_eq!(by_marker, Some((2, row(0, Some(1), 12, false))));
     let group = scratch.last_by_marker(1, Uuid::from_u128(1)).unwrap();
     assert_eq!(group.map(|(place, _)| place), Some(1));
     assert_eq!(scratch.last_by_marker(0, Uuid::from_u128(2)).unwrap(), None);
-    assert!(scratch.has_marker(Uuid::from_u128(1)).unwrap());
-    assert!(!scratch.has_marker(Uuid::from_u128(2)).unwrap());
     let by_location = scratch.last_by_location(&[12, 7]).unwrap();
     assert_eq!(by_location, Some((3, row(0, None, 12, true))));
     assert_eq!(
@@ -79,6 +78,7 @@ fn a_working_set_larger_than_its_cache_is_kept_whole() {
             .push_summary(place, &row(0, id, u64::from(place), named))
             .unwrap();
     }
+    scratch.index_summaries().unwrap();
     for place in (0..count).step_by(997) {
         let found = scratch.last_by_location(&[u64::from(place), 7]).unwrap();
         let expected = row(0, Some(u128::from(place)), u64::from(place), place % 3 == 0);
@@ -120,4 +120,12 @@ fn a_user_kept_again_keeps_what_it_was_given_last() {
     assert_eq!(scratch.rdn(id).unwrap(), Some(Some("alice".to_owned())));
     scratch.keep_rdn(id, None).unwrap();
     assert_eq!(scratch.rdn(id).unwrap(), Some(None));
+}
+
+#[test]
+fn only_the_first_entry_with_a_marker_is_first() {
+    let scratch = Scratch::open().unwrap();
+    assert!(scratch.first_with_marker(Uuid::from_u128(1)).unwrap());
+    assert!(scratch.first_with_marker(Uuid::from_u128(2)).unwrap());
+    assert!(!scratch.first_with_marker(Uuid::from_u128(1)).unwrap());
 }

@@ -41,7 +41,10 @@ impl Reconciler {
         // anchor finds the entry its marker finds: the marker alone matches (a property test
         // in `sync::narrow` checks it), and no map of 100,000 links is built.
         // An apply maps its creates again as it makes them (`deferred`); a plan shows them.
-        let mut narrowing = index.narrow(report.mode == Mode::Apply);
+        let mut narrowing = match index.narrow(report.mode == Mode::Apply) {
+            Ok(narrowing) => narrowing,
+            Err(e) => return Ok(Err(cannot_keep(e))),
+        };
         // The first failure to keep what was considered (the scratch file); the rest are
         // skipped and the run fails.
         let mut considered = Ok(());

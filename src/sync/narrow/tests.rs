@@ -19,7 +19,7 @@ fn narrow(desired: &Desired, observed: &Observed, defer: bool) -> Narrowed {
             assert!(first.is_none(), "one link per resource");
         }
     }
-    let mut narrowing = index.narrow(defer);
+    let mut narrowing = index.narrow(defer).unwrap();
     desired
         .entries
         .iter()
