@@ -138,7 +138,10 @@ impl Store {
     }
 
     /// Changes a group in one transaction: `change` computes the new data from the current group
-    /// (members not loaded), then `members` is applied as row deltas. The version goes up by one.
+    /// (members not loaded), then `members` is applied as row deltas. The version goes up by one
+    /// when the data or the members changed; a write that changes nothing (Entra adding a member
+    /// the group has, a PUT of what is stored) leaves the group, its version (its ETag) and its
+    /// `lastModified` as they were, as it leaves the change log.
     /// The group returned carries its members when `with_members`.
     pub async fn update_group<E>(
         &self,
@@ -153,23 +156,14 @@ impl Store {
         E: From<DomainError>,
     {
         let transaction = self.write().await?;
-        let current = group_from_model(
-            find_group(&transaction, actor.tenant_id, id, true).await?,
-            None,
-        )?;
+        let stored = find_group(&transaction, actor.tenant_id, id, true).await?;
+        let current = group_from_model(stored.clone(), None)?;
         check_version(current.meta.version, expected_version)?;
         let (data, members) = change(&current)?;
-        let now = self.clock.now();
-        let mut model = groups::ActiveModel {
-            id: Set(id.as_uuid()),
-            version: Set(current.meta.version + 1),
-            ..Default::default()
-        };
-        set_data(&mut model, &data, now)?;
-        let model = model.update(&transaction).await.map_err(error::classify)?;
+        let data_changed = data != current.data;
         // A members-only PATCH (Entra's every add and remove) is recorded once, by
         // `apply_members`; an update entry would copy the unchanged group twice per request.
-        if data != current.data {
+        if data_changed {
             let detail = audit_detail(Some(current.data.document()), Some(data.document()));
             self.record_change(
                 &transaction,
@@ -178,8 +172,21 @@ impl Store {
             )
             .await?;
         }
-        self.apply_members(&transaction, actor, id, members, unknown)
+        let members_changed = self
+            .apply_members(&transaction, actor, id, members, unknown)
             .await?;
+        let model = match data_changed || members_changed {
+            true => {
+                let mut model = groups::ActiveModel {
+                    id: Set(id.as_uuid()),
+                    version: Set(current.meta.version + 1),
+                    ..Default::default()
+                };
+                set_data(&mut model, &data, self.clock.now())?;
+                model.update(&transaction).await.map_err(error::classify)?
+            }
+            false => stored,
+        };
         let members = match with_members {
             true => Some(self.member_rows(Via::Transaction(&transaction), id).await?),
             false => None,
@@ -215,9 +222,10 @@ impl Store {
         transaction.commit().await.map_err(error::classify)
     }
 
-    /// Applies a members change as row deltas and records it. Member ids to add that are not
-    /// users or groups of the tenant are skipped and recorded, and the rest applies; with
-    /// `UnknownMembers::Reject` they fail the whole write instead.
+    /// Applies a members change as row deltas and records it; whether a member was added or
+    /// removed. Member ids to add that are not users or groups of the tenant are skipped and
+    /// recorded, and the rest applies; with `UnknownMembers::Reject` they fail the whole write
+    /// instead.
     async fn apply_members(
         &self,
         transaction: &DatabaseTransaction,
@@ -225,10 +233,10 @@ impl Store {
         id: GroupId,
         change: MembersChange,
         policy: UnknownMembers,
-    ) -> Result<(), DomainError> {
+    ) -> Result<bool, DomainError> {
         let tenant = actor.tenant_id;
         let (added, removed, unknown) = match change {
-            MembersChange::Keep => return Ok(()),
+            MembersChange::Keep => return Ok(false),
             MembersChange::Clear => (
                 0,
                 self.remove_all_member_rows(transaction, id).await?,
@@ -286,7 +294,7 @@ impl Store {
             )
             .await?;
         }
-        Ok(())
+        Ok(added + removed > 0)
     }
 }
 

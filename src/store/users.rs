@@ -158,7 +158,10 @@ impl Store {
 
     /// Changes a user in one transaction: reads the current user (locked against concurrent
     /// writers), checks the expected version, lets `change` compute the new data, and stores it
-    /// with the version bumped. An error from `change` leaves the user untouched.
+    /// with the version bumped. An error from `change` leaves the user untouched, and so does
+    /// a change to what is stored already (an IdP pushing a profile again): its version (its
+    /// ETag) and `lastModified` stay, and nothing enters the change log, so reconciliation is
+    /// not triggered for nothing.
     pub async fn update_user<E>(
         &self,
         actor: &Actor,
@@ -175,6 +178,10 @@ impl Store {
             .await?;
         check_version(current.meta.version, expected_version)?;
         let data = change(&current)?;
+        if data == current.data {
+            transaction.commit().await.map_err(error::classify)?;
+            return Ok(current);
+        }
         let now = self.clock.now();
         let mut model = users::ActiveModel {
             id: Set(id.as_uuid()),
