@@ -51,6 +51,12 @@ const SCHEMA: &str = "
         members BLOB NOT NULL
     );
     CREATE INDEX pending_group_by_id ON pending_group (id);
+    CREATE TABLE deferred (
+        id BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        location TEXT NOT NULL,
+        PRIMARY KEY (id, kind)
+    ) WITHOUT ROWID;
     BEGIN;
 ";
 
@@ -432,6 +438,33 @@ impl Scratch {
             .map_err(failed)?;
         select
             .query_row([id.into_bytes()], |row| row.get(0))
+            .optional()
+            .map_err(failed)
+    }
+
+    /// Keeps a create for later: the resource's kind (as the run numbers kinds), id and where
+    /// it would be created. `false` when it was kept already (which keeps the first).
+    pub fn defer(&self, kind: u8, id: Uuid, location: &str) -> Result<bool, DomainError> {
+        let connection = self.connection();
+        let mut insert = connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO deferred (id, kind, location) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(failed)?;
+        let inserted = insert
+            .execute(params![id.into_bytes(), kind, location])
+            .map_err(failed)?;
+        Ok(inserted == 1)
+    }
+
+    /// Takes a create kept for later out: where it would be created, if it was kept.
+    pub fn take_deferred(&self, kind: u8, id: Uuid) -> Result<Option<String>, DomainError> {
+        let connection = self.connection();
+        let mut delete = connection
+            .prepare_cached("DELETE FROM deferred WHERE id = ?1 AND kind = ?2 RETURNING location")
+            .map_err(failed)?;
+        delete
+            .query_row(params![id.into_bytes(), kind], |row| row.get(0))
             .optional()
             .map_err(failed)
     }

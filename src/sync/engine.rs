@@ -424,6 +424,9 @@ impl Reconciler {
         match planned {
             Ok((plan, deferred)) => {
                 report.planned = plan.counts();
+                for (name, count) in deferred.counts() {
+                    *report.planned.entry(name).or_insert(0) += count;
+                }
                 report.destructive = plan.destructive();
                 report.plan = plan;
                 phase.end("plan", report);

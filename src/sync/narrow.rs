@@ -27,9 +27,10 @@
 //!
 //! An apply may also defer its creates ([`ObservedIndex::narrow`]): a desired entry that
 //! matches nothing, by marker or by location, can only be created, and its values matter only
-//! to the create itself, so it is kept as a stub (who it is and where) and its (kind, id) in
-//! [`Narrowed::deferred`]; the apply maps it again from the store when it creates it (see
-//! `engine::deferred`). A first run of 100,000 users then plans over stubs, not entries.
+//! to the create itself, and no other operation depends on it (`plan` turns it into a create
+//! and nothing else), so it is left out of the plan and only who it is and where are kept, in
+//! [`Narrowed::deferred`] (on disk); the apply maps it again from the store when it creates it
+//! (see `engine::deferred`). A first run of 100,000 users then plans over nothing.
 //!
 //! The summaries, the anchors matched and the kept places are all a run remembers of each
 //! entry; the summaries and the anchors go to the run's scratch file (`store::scratch`), so
@@ -227,8 +228,73 @@ pub struct Narrowing<'a> {
     deferred: Deferred,
 }
 
-/// The creates a plan holds as stubs: the resources' kind and SCIM id.
-pub type Deferred = HashSet<(Kind, Uuid)>;
+/// The creates an apply makes later, from the store mapped again: each resource's kind, SCIM
+/// id and where the plan would create it, in a scratch file of their own (a first run defers
+/// the whole directory, and the plan holds none of it).
+#[derive(Debug, Default)]
+pub struct Deferred {
+    /// Opened with the first create deferred.
+    scratch: Option<Scratch>,
+    /// Creates deferred and not taken out, users and groups.
+    users: usize,
+    groups: usize,
+}
+
+impl Deferred {
+    /// None deferred.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn count(&mut self, kind: Kind) -> &mut usize {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Group => &mut self.groups,
+        }
+    }
+
+    /// Defers the create of `entry`; a resource deferred twice keeps its first place.
+    fn insert(&mut self, entry: &DesiredEntry) -> Result<(), DomainError> {
+        let scratch = match &mut self.scratch {
+            Some(scratch) => scratch,
+            None => self.scratch.insert(Scratch::open()?),
+        };
+        if scratch.defer(code(entry.kind), entry.id, &key(&entry.location))? {
+            *self.count(entry.kind) += 1;
+        }
+        Ok(())
+    }
+
+    /// Takes the create of this resource out: where the plan would have created it
+    /// (lower-cased, as `plan` compares locations), if it was deferred.
+    pub fn take(&mut self, kind: Kind, id: Uuid) -> Result<Option<String>, DomainError> {
+        let Some(scratch) = &self.scratch else {
+            return Ok(None);
+        };
+        let taken = scratch.take_deferred(code(kind), id)?;
+        if taken.is_some() {
+            *self.count(kind) -= 1;
+        }
+        Ok(taken)
+    }
+
+    /// How many creates are deferred and not taken out.
+    pub fn len(&self) -> usize {
+        self.users + self.groups
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The deferred creates as a plan counts its operations (`Plan::counts`, in its order).
+    pub fn counts(&self) -> impl Iterator<Item = (&'static str, usize)> {
+        [("create_group", self.groups), ("create_user", self.users)]
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+    }
+}
 
 impl<'a> Narrowing<'a> {
     /// Matches one desired entry (in the order `plan` would see it) and keeps it if it could
@@ -260,16 +326,8 @@ impl<'a> Narrowing<'a> {
                     };
                     keep(&mut self.kept, i, need);
                 }
-                // Nothing it could match: a create, whatever its values.
-                None if self.defer_creates => {
-                    self.deferred.insert((entry.kind, entry.id));
-                    self.desired.push(DesiredEntry {
-                        attributes: Attributes::new(),
-                        members: BTreeSet::new(),
-                        ..entry
-                    });
-                    return Ok(());
-                }
+                // Nothing it could match: a create, whatever its values; made later.
+                None if self.defer_creates => return self.deferred.insert(&entry),
                 None => {}
             },
         }

@@ -129,3 +129,17 @@ fn only_the_first_entry_with_a_marker_is_first() {
     assert!(scratch.first_with_marker(Uuid::from_u128(2)).unwrap());
     assert!(!scratch.first_with_marker(Uuid::from_u128(1)).unwrap());
 }
+
+#[test]
+fn a_deferred_create_is_taken_out_once_with_where_it_goes() {
+    let scratch = Scratch::open().unwrap();
+    let id = Uuid::from_u128(3);
+    assert!(scratch.defer(0, id, "uid=a,ou=people").unwrap());
+    assert!(!scratch.defer(0, id, "uid=b,ou=people").unwrap());
+    assert!(scratch.defer(1, id, "cn=a,ou=groups").unwrap());
+    let taken = scratch.take_deferred(0, id).unwrap();
+    assert_eq!(taken.as_deref(), Some("uid=a,ou=people"));
+    assert_eq!(scratch.take_deferred(0, id).unwrap(), None);
+    let group = scratch.take_deferred(1, id).unwrap();
+    assert_eq!(group.as_deref(), Some("cn=a,ou=groups"));
+}

@@ -1,5 +1,6 @@
-//! An apply whose plan holds its creates as stubs (`sync::narrow`): each is mapped again from
-//! the store when it is made, so a first run of 100,000 users never holds 100,000 entries.
+//! An apply whose plan left its creates out (`sync::narrow`, which keeps who and where of each
+//! in a scratch file): each is mapped again from the store when it is made, so a first run of
+//! 100,000 users never holds 100,000 entries, nor 100,000 operations.
 //!
 //! The store is read again a page at a time through the target's mapper, and a mapped entry
 //! whose create is deferred is created then, in the order the plan's rules need: users are
@@ -13,51 +14,49 @@
 //! change log has both, so the next run (which they trigger) creates what is left where it
 //! now belongs. A resource that changed otherwise is created as it is now.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use uuid::Uuid;
-
 use super::{Reconciler, Report, SyncError, apply, apply_all, cannot_read_store, stop};
-use crate::domain::{Group, Tenant, User};
+use crate::domain::{DomainError, Group, Tenant, User};
 use crate::sync::model::{DesiredEntry, Kind, Operation};
 use crate::sync::narrow::Deferred;
 use crate::sync::plan::{create, key};
 use crate::sync::target::Target;
 
-/// The plan's operations sorted into the steps they run in.
-#[derive(Default)]
+/// The plan's operations sorted into the steps they run in, and the creates deferred.
 struct Steps {
     /// Deferred creates: where the plan would create each (lower-cased).
-    pending: HashMap<(Kind, Uuid), String>,
-    /// User creates the plan holds whole.
+    deferred: Deferred,
+    /// User creates the plan holds.
     user_creates: Vec<Operation>,
     /// The user moves and updates that follow them.
     user_changes: Vec<Operation>,
-    /// Group creates the plan holds whole.
+    /// Group creates the plan holds.
     group_creates: Vec<Operation>,
     /// Everything after them, in plan order.
     rest: Vec<Operation>,
     /// Deferred creates whose resources were renamed since the plan.
     renamed: usize,
+    /// Why a deferred create could not be taken out (its scratch file), the first time.
+    failure: Option<DomainError>,
 }
 
 impl Steps {
     /// Sorts `operations` (in plan order: user creates, moves and updates, then group creates
-    /// and everything else) into steps, keeping only who and where of the deferred creates.
-    fn of(operations: Vec<Operation>, deferred: &Deferred) -> Self {
-        let mut steps = Steps::default();
+    /// and everything else) into steps.
+    fn of(operations: Vec<Operation>, deferred: Deferred) -> Self {
+        let mut steps = Steps {
+            deferred,
+            user_creates: Vec::new(),
+            user_changes: Vec::new(),
+            group_creates: Vec::new(),
+            rest: Vec::new(),
+            renamed: 0,
+            failure: None,
+        };
         let mut past_users = false;
         for operation in operations {
             past_users |= on_a_group(&operation);
-            if let Operation::Create {
-                kind, id, location, ..
-            } = &operation
-                && deferred.contains(&(*kind, *id))
-            {
-                steps.pending.insert((*kind, *id), key(location));
-                continue;
-            }
             let creates = matches!(operation, Operation::Create { .. });
             match (past_users, creates) {
                 (false, true) => steps.user_creates.push(operation),
@@ -70,12 +69,27 @@ impl Steps {
     }
 
     /// The create of `entry`, if it is deferred and still belongs where the plan would create
-    /// it.
+    /// it. After a failure to look it up, none (see `failure`).
     fn create_of(&mut self, entry: DesiredEntry) -> Option<Operation> {
-        let planned = self.pending.remove(&(entry.kind, entry.id))?;
+        if self.failure.is_some() {
+            return None;
+        }
+        let planned = match self.deferred.take(entry.kind, entry.id) {
+            Ok(planned) => planned?,
+            Err(e) => {
+                self.failure = Some(e);
+                return None;
+            }
+        };
         let still = key(&entry.location) == planned;
         self.renamed += usize::from(!still);
         still.then(|| create(entry))
+    }
+
+    /// Why the run must stop, once a deferred create could not be looked up.
+    fn failed(&mut self) -> Option<String> {
+        let e = self.failure.take()?;
+        Some(format!("cannot read the creates this run deferred: {e}"))
     }
 }
 
@@ -102,8 +116,7 @@ impl Reconciler {
         operations: Vec<Operation>,
         deferred: Deferred,
     ) -> Result<ControlFlow<()>, SyncError> {
-        let mut steps = Steps::of(operations, &deferred);
-        drop(deferred);
+        let mut steps = Steps::of(operations, deferred);
         let user_creates = std::mem::take(&mut steps.user_creates);
         if apply_all(tenant, target, report, user_creates)
             .await
@@ -123,6 +136,9 @@ impl Reconciler {
             mapper.users(page);
             for entry in mapper.drain() {
                 let Some(operation) = steps.create_of(entry) else {
+                    if let Some(why) = steps.failed() {
+                        return Ok(stop(report, why));
+                    }
                     continue;
                 };
                 match on_a_group(&operation) {
@@ -153,6 +169,9 @@ impl Reconciler {
         if let Err(e) = mapper.finish(&mut |entry| later.extend(steps.create_of(entry))) {
             return Ok(stop(report, cannot_read_store(e)));
         }
+        if let Some(why) = steps.failed() {
+            return Ok(stop(report, why));
+        }
         // Users the mapper held to the end first, then their moves and updates; then groups.
         let (group_creates, user_creates): (Vec<_>, Vec<_>) =
             later.into_iter().partition(on_a_group);
@@ -165,8 +184,8 @@ impl Reconciler {
         if apply_all(tenant, target, report, in_order).await.is_break() {
             return Ok(ControlFlow::Break(()));
         }
-        // Left in `pending`: deleted, or never mapped again.
-        let skipped = steps.pending.len() + steps.renamed;
+        // Left deferred: deleted, or never mapped again.
+        let skipped = steps.deferred.len() + steps.renamed;
         if skipped > 0 {
             tracing::info!(
                 tenant = %tenant.name,
