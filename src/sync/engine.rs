@@ -21,8 +21,9 @@
 //! 6. Apply the operations in plan order. An operation the target refuses is reported and the
 //!    rest continue; an unavailable target stops the run (the rest would fail the same way).
 //!    The next run reads both sides afresh and converges, so nothing is lost either way. A
-//!    narrowed apply planned its creates as stubs, and maps each again from the store as it
-//!    makes it (`deferred`), so a first run never holds the whole directory.
+//!    narrowed apply leaves its creates out of the plan (who and where of each go to a scratch
+//!    file), and maps each again from the store as it makes it (`deferred`), so a first run
+//!    never holds the whole directory.
 //! 7. Record the run and give the lease back.
 
 use std::collections::BTreeMap;
@@ -520,7 +521,7 @@ impl Reconciler {
     }
 }
 
-/// A plan and the creates it holds as stubs, or why the run could not make one (a failed
+/// A plan and the creates it left for the apply to make, or why the run could not make one (a failed
 /// read: the run's outcome, not an error of the step).
 type Planned = Result<(Plan, Deferred), String>;
 

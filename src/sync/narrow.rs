@@ -192,7 +192,7 @@ impl ObservedIndex {
 
     /// Starts matching desired entries against the index, once every entry is read (the
     /// summaries are indexed now); with `defer_creates`, a desired entry that matches nothing
-    /// is kept as a stub (see the module's documentation).
+    /// is left out and deferred (see the module's documentation).
     pub fn narrow(&self, defer_creates: bool) -> Result<Narrowing<'_>, DomainError> {
         self.scratch.index_summaries()?;
         Ok(Narrowing {
@@ -440,7 +440,7 @@ pub struct Narrowed {
     observed: Vec<Kept>,
     /// The desired entries that may take part in an operation.
     pub desired: Desired,
-    /// The desired entries kept as stubs, to be mapped again when created.
+    /// The creates left out, to be mapped again when made.
     pub deferred: Deferred,
     /// What the whole holds.
     pub context: Context,
