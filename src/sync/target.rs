@@ -48,6 +48,7 @@ pub trait Target: std::fmt::Debug + Send + Sync {
             tenant,
             users: Vec::new(),
             groups: Vec::new(),
+            finished: false,
         })
     }
 
@@ -116,11 +117,22 @@ pub trait Mapper: Send {
     fn drain(&mut self) -> Vec<DesiredEntry> {
         Vec::new()
     }
-    /// Hands `each` the rest of the desired state, one entry at a time, so a run that compares
-    /// entries as they come never holds them all (10,000 groups' member lists at once were a
-    /// no-change run's peak).
-    /// `Err` when what the mapper kept aside could not be kept (its scratch file).
-    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError>;
+    /// The rest of the desired state, a batch at a time once every page is mapped (users
+    /// before groups), until a batch is empty: a run that compares or creates entries as they
+    /// come never holds them all (10,000 groups' member lists at once were a no-change run's
+    /// peak). `Err` when what the mapper kept aside could not be kept (its scratch file).
+    fn finish_next(&mut self) -> Result<Vec<DesiredEntry>, DomainError>;
+
+    /// Hands `each` the rest of the desired state (`finish_next`), one entry at a time.
+    fn finish(mut self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError> {
+        loop {
+            let batch = self.finish_next()?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            batch.into_iter().for_each(&mut *each);
+        }
+    }
 
     /// Everything `finish` hands over, collected.
     fn finish_all(self: Box<Self>) -> Result<Desired, DomainError> {
@@ -136,6 +148,8 @@ struct Collecting<'a, T: ?Sized> {
     tenant: &'a Tenant,
     users: Vec<User>,
     groups: Vec<Group>,
+    /// Whether `finish_next` handed everything over.
+    finished: bool,
 }
 
 impl<T: Target + ?Sized> Mapper for Collecting<'_, T> {
@@ -147,12 +161,14 @@ impl<T: Target + ?Sized> Mapper for Collecting<'_, T> {
         self.groups.extend(page);
     }
 
-    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError> {
-        let desired = self
-            .target
-            .desired(self.tenant, &self.users, &self.groups)?;
-        desired.entries.into_iter().for_each(each);
-        Ok(())
+    fn finish_next(&mut self) -> Result<Vec<DesiredEntry>, DomainError> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        self.finished = true;
+        let users = std::mem::take(&mut self.users);
+        let groups = std::mem::take(&mut self.groups);
+        Ok(self.target.desired(self.tenant, &users, &groups)?.entries)
     }
 }
 

@@ -5,9 +5,9 @@
 //! The store is read again a page at a time through the target's mapper, and a mapped entry
 //! whose create is deferred is created then, in the order the plan's rules need: users are
 //! created (as their pages are mapped), moved and updated before anything happens to groups,
-//! and groups are created before members are added or anything is deleted. A mapper that
-//! hands out users only at the end (the default one) holds them until then, as it would for a
-//! plan.
+//! and groups are created (each as the mapper hands it over at the end) before members are
+//! added or anything is deleted. A mapper that hands out users only at the end (the default
+//! one) holds them until then, as it would for a plan.
 //!
 //! The plan was made from an earlier read. A resource renamed since then is not created where
 //! the plan did not look for conflicts, and one deleted since then is not created at all; the
@@ -84,6 +84,18 @@ impl Steps {
         let still = key(&entry.location) == planned;
         self.renamed += usize::from(!still);
         still.then(|| create(entry))
+    }
+
+    /// What runs before the groups the mapper hands over at the end: the users held in
+    /// `later` created, every user's moves and updates, then the group creates the plan holds
+    /// and those in `later`.
+    fn before_groups(&mut self, later: &mut Vec<Operation>) -> Vec<Operation> {
+        let (group_creates, mut ordered): (Vec<_>, Vec<_>) =
+            std::mem::take(later).into_iter().partition(on_a_group);
+        ordered.append(&mut self.user_changes);
+        ordered.append(&mut self.group_creates);
+        ordered.extend(group_creates);
+        ordered
     }
 
     /// Why the run must stop, once a deferred create could not be looked up.
@@ -166,22 +178,44 @@ impl Reconciler {
                     .filter_map(|e| steps.create_of(e)),
             );
         }
-        if let Err(e) = mapper.finish(&mut |entry| later.extend(steps.create_of(entry))) {
-            return Ok(stop(report, cannot_read_store(e)));
-        }
         if let Some(why) = steps.failed() {
             return Ok(stop(report, why));
         }
-        // Users the mapper held to the end first, then their moves and updates; then groups.
-        let (group_creates, user_creates): (Vec<_>, Vec<_>) =
-            later.into_iter().partition(on_a_group);
-        let in_order = user_creates
-            .into_iter()
-            .chain(std::mem::take(&mut steps.user_changes))
-            .chain(std::mem::take(&mut steps.group_creates))
-            .chain(group_creates)
-            .chain(std::mem::take(&mut steps.rest));
-        if apply_all(tenant, target, report, in_order).await.is_break() {
+        // What the mapper hands over at the end, a batch at a time: users it held (created at
+        // once), then groups, each created as it comes. Before the first group, every user
+        // is created, and then moved and updated.
+        let mut users_done = false;
+        loop {
+            let batch = match mapper.finish_next() {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => batch,
+                Err(e) => return Ok(stop(report, cannot_read_store(e))),
+            };
+            for entry in batch {
+                let Some(operation) = steps.create_of(entry) else {
+                    if let Some(why) = steps.failed() {
+                        return Ok(stop(report, why));
+                    }
+                    continue;
+                };
+                if on_a_group(&operation) && !users_done {
+                    users_done = true;
+                    let before = steps.before_groups(&mut later);
+                    if apply_all(tenant, target, report, before).await.is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                if apply(tenant, target, report, operation).await.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+        }
+        let mut rest = match users_done {
+            true => Vec::new(),
+            false => steps.before_groups(&mut later),
+        };
+        rest.append(&mut steps.rest);
+        if apply_all(tenant, target, report, rest).await.is_break() {
             return Ok(ControlFlow::Break(()));
         }
         // Left deferred: deleted, or never mapped again.

@@ -42,33 +42,45 @@ pub struct LdapMapper<'a> {
     /// Each user's RDN value, from which its member value is built when a group needs it
     /// (a DN is mostly the users' container, the same for every user), none for a
     /// deactivated user, who leaves its groups; and the groups, until every user is mapped.
-    kept: Result<Scratch, DomainError>,
+    /// `None` once the scratch file failed.
+    kept: Option<Scratch>,
+    /// Why the scratch file failed, until `finish_next` says so.
+    failure: Option<DomainError>,
+    /// Groups kept, and the place of the last one `finish_next` handed over.
     groups: u32,
+    handed: Option<u32>,
 }
 
 impl<'a> LdapMapper<'a> {
     /// A mapper for the tenant's entries. A scratch file that cannot be opened fails
     /// `finish`.
     pub fn new(settings: &'a LdapSettings, tenant: &Tenant) -> Self {
-        Self {
+        let mut mapper = Self {
             settings,
             layout: Layout::of(settings, tenant),
             marker_attribute: settings.marker_attribute.to_lowercase(),
             rdn: settings.user_rdn.to_lowercase(),
             posix: is_posix(settings),
             entries: Vec::new(),
-            kept: Scratch::open(),
+            kept: None,
+            failure: None,
             groups: 0,
+            handed: None,
+        };
+        match Scratch::open() {
+            Ok(scratch) => mapper.kept = Some(scratch),
+            Err(e) => mapper.failure = Some(e),
         }
+        mapper
     }
 
     /// Keeps something in the scratch file; after a failure nothing more is kept, and
     /// `finish` returns the failure.
     fn keep(&mut self, what: impl FnOnce(&Scratch) -> Result<(), DomainError>) {
-        if let Ok(scratch) = &self.kept
+        if let (Some(scratch), None) = (&self.kept, &self.failure)
             && let Err(e) = what(scratch)
         {
-            self.kept = Err(e);
+            self.failure = Some(e);
         }
     }
 
@@ -190,25 +202,26 @@ impl Mapper for LdapMapper<'_> {
         std::mem::take(&mut self.entries)
     }
 
-    fn finish(self: Box<Self>, each: &mut dyn FnMut(DesiredEntry)) -> Result<(), DomainError> {
-        let mut mapper = *self;
-        std::mem::take(&mut mapper.entries)
-            .into_iter()
-            .for_each(&mut *each);
-        // Taken out so the groups can be read from it while `mapper` builds their entries.
-        let finished = Err(DomainError::Internal("a mapper finished twice".into()));
-        let scratch = std::mem::replace(&mut mapper.kept, finished)?;
-        let mut after = None;
-        loop {
-            let batch = scratch.groups_after(after, GROUP_BATCH)?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            for (place, group) in batch {
-                after = Some(place);
-                each(mapper.group_entry(&scratch, group)?);
-            }
+    fn finish_next(&mut self) -> Result<Vec<DesiredEntry>, DomainError> {
+        if let Some(e) = self.failure.take() {
+            self.kept = None;
+            return Err(e);
         }
+        if !self.entries.is_empty() {
+            return Ok(std::mem::take(&mut self.entries));
+        }
+        let Some(scratch) = &self.kept else {
+            return Ok(Vec::new());
+        };
+        let batch = scratch.groups_after(self.handed, GROUP_BATCH)?;
+        let mut handed = self.handed;
+        let mut entries = Vec::with_capacity(batch.len());
+        for (place, group) in batch {
+            handed = Some(place);
+            entries.push(self.group_entry(scratch, group)?);
+        }
+        self.handed = handed;
+        Ok(entries)
     }
 }
 
