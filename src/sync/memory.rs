@@ -17,6 +17,8 @@ use crate::domain::{DomainError, Group, MemberRef, Tenant, User};
 pub struct MemoryTarget {
     entries: Mutex<BTreeMap<String, ObservedEntry>>,
     writes: AtomicUsize,
+    /// The name of each operation applied, in order.
+    applied: Mutex<Vec<&'static str>>,
     /// When set, `observe` fails as an unreachable target would.
     pub fail_reads: AtomicBool,
     /// When set, `apply` fails as an unreachable target would.
@@ -37,6 +39,11 @@ impl MemoryTarget {
     /// How many operations it applied.
     pub fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
+    }
+
+    /// The operations it applied, by name (`Operation::name`), in the order it applied them.
+    pub fn applied(&self) -> Vec<&'static str> {
+        self.applied.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// What it holds, by location.
@@ -187,6 +194,9 @@ impl Target for MemoryTarget {
             .entries
             .lock()
             .map_err(|_| TargetError::Unavailable("poisoned".into()))?;
+        if let Ok(mut applied) = self.applied.lock() {
+            applied.push(operation.name());
+        }
         match operation {
             Operation::Create {
                 kind,

@@ -17,6 +17,7 @@ use crate::support::TestApp;
 on_both_databases!(
     a_first_apply_creates_everything_and_a_second_changes_nothing,
     creates_renamed_or_deleted_between_plan_and_apply_are_left_to_the_next_run,
+    an_apply_creates_a_group_once_every_user_is_created_and_moved,
     an_apply_that_cannot_read_the_store_again_fails_the_run_and_the_next_converges,
     plan_mode_reports_the_operations_and_applies_none,
     the_guard_refuses_a_mass_delete_unless_forced,
@@ -84,6 +85,37 @@ async fn a_first_apply_creates_everything_and_a_second_changes_nothing(app: Test
         .as_object()
         .unwrap();
     assert_eq!(recorded.len(), 4, "{recorded:?}");
+}
+
+/// An apply creates its groups only after every user is created, moved and updated, so a new
+/// group's members name users where they now are.
+async fn an_apply_creates_a_group_once_every_user_is_created_and_moved(app: TestApp) {
+    let moved = app.create_user("before@example.com").await;
+    let target = Arc::new(MemoryTarget::default());
+    let reconciler = reconciler(&app, target.clone());
+    assert_eq!(apply(&reconciler, &app).await.outcome, Outcome::Applied);
+    let rename = json!([{"op": "replace", "path": "userName", "value": "after@example.com"}]);
+    assert_eq!(app.patch(&format!("/Users/{moved}"), rename).await.0, 200);
+    let added = app.create_user("added@example.com").await;
+    app.create_group("Team", &[&moved, &added]).await;
+    let second = apply(&reconciler, &app).await;
+    assert_eq!(second.outcome, Outcome::Applied, "{second:?}");
+    assert_eq!(
+        target.applied(),
+        [
+            "create_user",
+            "create_user",
+            "move_user",
+            "update_user",
+            "create_group"
+        ]
+    );
+    let team = &target.entries()["group/Team"];
+    let members: Vec<&str> = team.members.iter().map(String::as_str).collect();
+    assert_eq!(
+        members,
+        ["user/added@example.com", "user/after@example.com"]
+    );
 }
 
 /// An apply maps its creates again from the store as it makes them: a user renamed after the
