@@ -211,19 +211,36 @@ impl Scratch {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs a statement that writes; how many rows it changed.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, DomainError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql).map_err(failed)?;
+        statement.execute(params).map_err(failed)
+    }
+
+    /// The first row a statement returns, read by `read`, if it returns one.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, DomainError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql).map_err(failed)?;
+        statement.query_row(params, read).optional().map_err(failed)
+    }
+
     /// Keeps the summary of the entry read at `place`.
     pub fn push_summary(&self, place: u32, row: &SummaryRow) -> Result<(), DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached(concat!(
-                "INSERT INTO summary (",
-                summary_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .map_err(failed)?;
         let (anchor_name, location_name) = row.names.as_ref().map(|(a, l)| (a, l)).unzip();
-        insert
-            .execute(params![
+        let insert = concat!(
+            "INSERT INTO summary (",
+            summary_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        self.execute(
+            insert,
+            params![
                 place,
                 row.kind,
                 row.adoptable,
@@ -233,22 +250,9 @@ impl Scratch {
                 print_bytes(&row.content),
                 anchor_name,
                 location_name,
-            ])
-            .map_err(failed)?;
+            ],
+        )?;
         Ok(())
-    }
-
-    fn one_summary(
-        &self,
-        select: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
-        let connection = self.connection();
-        let mut select = connection.prepare_cached(select).map_err(failed)?;
-        select
-            .query_row(params, summary_of)
-            .optional()
-            .map_err(failed)
     }
 
     /// The last summary kept with this kind and marker, and its place.
@@ -257,19 +261,14 @@ impl Scratch {
         kind: u8,
         id: Uuid,
     ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
-        self.one_summary(
-            last_summary!("managed_id = ?1 AND kind = ?2"),
-            params![id.into_bytes(), kind],
-        )
+        let select = last_summary!("managed_id = ?1 AND kind = ?2");
+        self.row(select, params![id.into_bytes(), kind], summary_of)
     }
 
     /// Notes that an entry with this resource's marker was read; `true` the first time.
     pub fn first_with_marker(&self, id: Uuid) -> Result<bool, DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached("INSERT OR IGNORE INTO linked (resource_id) VALUES (?1)")
-            .map_err(failed)?;
-        Ok(insert.execute([id.into_bytes()]).map_err(failed)? == 1)
+        let insert = "INSERT OR IGNORE INTO linked (resource_id) VALUES (?1)";
+        Ok(self.execute(insert, [id.into_bytes()])? == 1)
     }
 
     /// Indexes the summaries by marker and by location, once they are all kept: one sorted
@@ -291,22 +290,20 @@ impl Scratch {
         &self,
         location: &Print,
     ) -> Result<Option<(u32, SummaryRow)>, DomainError> {
-        self.one_summary(last_summary!("location = ?1"), [print_bytes(location)])
+        let select = last_summary!("location = ?1");
+        self.row(select, [print_bytes(location)], summary_of)
     }
 
     /// The summary kept at `place`.
     pub fn summary_at(&self, place: u32) -> Result<Option<SummaryRow>, DomainError> {
-        let found = self.one_summary(last_summary!("place = ?1"), [place])?;
+        let found = self.row(last_summary!("place = ?1"), [place], summary_of)?;
         Ok(found.map(|(_, row)| row))
     }
 
     /// Notes that an entry with this anchor was matched.
     pub fn mark_matched(&self, anchor: &Print) -> Result<(), DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached("INSERT OR IGNORE INTO matched (anchor) VALUES (?1)")
-            .map_err(failed)?;
-        insert.execute([print_bytes(anchor)]).map_err(failed)?;
+        let insert = "INSERT OR IGNORE INTO matched (anchor) VALUES (?1)";
+        self.execute(insert, [print_bytes(anchor)])?;
         Ok(())
     }
 
@@ -330,70 +327,37 @@ impl Scratch {
     /// Notes a resource's link as recorded with the type numbered `type_code`; `false` when
     /// one was recorded already (which keeps its type).
     pub fn see(&self, id: Uuid, type_code: u8) -> Result<bool, DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached("INSERT OR IGNORE INTO seen (resource_id, type) VALUES (?1, ?2)")
-            .map_err(failed)?;
-        let inserted = insert
-            .execute(params![id.into_bytes(), type_code])
-            .map_err(failed)?;
-        Ok(inserted == 1)
+        let insert = "INSERT OR IGNORE INTO seen (resource_id, type) VALUES (?1, ?2)";
+        Ok(self.execute(insert, params![id.into_bytes(), type_code])? == 1)
     }
 
     /// The type number a resource's link was recorded with, if it was.
     pub fn seen_type(&self, id: Uuid) -> Result<Option<u8>, DomainError> {
-        let connection = self.connection();
-        let mut select = connection
-            .prepare_cached("SELECT type FROM seen WHERE resource_id = ?1")
-            .map_err(failed)?;
-        select
-            .query_row([id.into_bytes()], |row| row.get(0))
-            .optional()
-            .map_err(failed)
+        let select = "SELECT type FROM seen WHERE resource_id = ?1";
+        self.row(select, [id.into_bytes()], |row| row.get(0))
     }
 
     /// Keeps what a group lists for a user: its RDN value, or `None` when it is deactivated
     /// (and leaves its groups). A user kept twice keeps the second.
     pub fn keep_rdn(&self, id: Uuid, rdn: Option<&str>) -> Result<(), DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached("INSERT OR REPLACE INTO user_rdn (id, rdn) VALUES (?1, ?2)")
-            .map_err(failed)?;
-        insert
-            .execute(params![id.into_bytes(), rdn])
-            .map_err(failed)?;
+        let insert = "INSERT OR REPLACE INTO user_rdn (id, rdn) VALUES (?1, ?2)";
+        self.execute(insert, params![id.into_bytes(), rdn])?;
         Ok(())
     }
 
     /// What `keep_rdn` kept for a user; `None` for a user never kept.
     pub fn rdn(&self, id: Uuid) -> Result<Option<Option<String>>, DomainError> {
-        let connection = self.connection();
-        let mut select = connection
-            .prepare_cached("SELECT rdn FROM user_rdn WHERE id = ?1")
-            .map_err(failed)?;
-        select
-            .query_row([id.into_bytes()], |row| row.get(0))
-            .optional()
-            .map_err(failed)
+        let select = "SELECT rdn FROM user_rdn WHERE id = ?1";
+        self.row(select, [id.into_bytes()], |row| row.get(0))
     }
 
     /// Keeps a group, the `place`th a mapper was given.
     pub fn push_group(&self, place: u32, group: &PendingGroup) -> Result<(), DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached(
-                "INSERT INTO pending_group (place, id, display_name, members) \
-                 VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(failed)?;
-        insert
-            .execute(params![
-                place,
-                group.id.into_bytes(),
-                group.display_name,
-                members_bytes(&group.members),
-            ])
-            .map_err(failed)?;
+        let insert = "INSERT INTO pending_group (place, id, display_name, members) \
+                      VALUES (?1, ?2, ?3, ?4)";
+        let members = members_bytes(&group.members);
+        let params = params![place, group.id.into_bytes(), group.display_name, members];
+        self.execute(insert, params)?;
         Ok(())
     }
 
@@ -429,44 +393,22 @@ impl Scratch {
 
     /// The displayName of the last group kept with this id.
     pub fn group_name(&self, id: Uuid) -> Result<Option<String>, DomainError> {
-        let connection = self.connection();
-        let mut select = connection
-            .prepare_cached(
-                "SELECT display_name FROM pending_group WHERE id = ?1 \
-                 ORDER BY place DESC LIMIT 1",
-            )
-            .map_err(failed)?;
-        select
-            .query_row([id.into_bytes()], |row| row.get(0))
-            .optional()
-            .map_err(failed)
+        let select = "SELECT display_name FROM pending_group WHERE id = ?1 \
+                      ORDER BY place DESC LIMIT 1";
+        self.row(select, [id.into_bytes()], |row| row.get(0))
     }
 
     /// Keeps a create for later: the resource's kind (as the run numbers kinds), id and where
     /// it would be created. `false` when it was kept already (which keeps the first).
     pub fn defer(&self, kind: u8, id: Uuid, location: &str) -> Result<bool, DomainError> {
-        let connection = self.connection();
-        let mut insert = connection
-            .prepare_cached(
-                "INSERT OR IGNORE INTO deferred (id, kind, location) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(failed)?;
-        let inserted = insert
-            .execute(params![id.into_bytes(), kind, location])
-            .map_err(failed)?;
-        Ok(inserted == 1)
+        let insert = "INSERT OR IGNORE INTO deferred (id, kind, location) VALUES (?1, ?2, ?3)";
+        Ok(self.execute(insert, params![id.into_bytes(), kind, location])? == 1)
     }
 
     /// Takes a create kept for later out: where it would be created, if it was kept.
     pub fn take_deferred(&self, kind: u8, id: Uuid) -> Result<Option<String>, DomainError> {
-        let connection = self.connection();
-        let mut delete = connection
-            .prepare_cached("DELETE FROM deferred WHERE id = ?1 AND kind = ?2 RETURNING location")
-            .map_err(failed)?;
-        delete
-            .query_row(params![id.into_bytes(), kind], |row| row.get(0))
-            .optional()
-            .map_err(failed)
+        let delete = "DELETE FROM deferred WHERE id = ?1 AND kind = ?2 RETURNING location";
+        self.row(delete, params![id.into_bytes(), kind], |row| row.get(0))
     }
 }
 
