@@ -23,17 +23,15 @@ use crate::sync::narrow::Deferred;
 use crate::sync::plan::{create, key};
 use crate::sync::target::Target;
 
-/// The plan's operations sorted into the steps they run in, and the creates deferred.
+/// The plan's operations sorted into the steps they run in, and the creates deferred. A plan
+/// that defers its creates holds none (`sync::narrow`), so what it holds is the users' moves
+/// and updates, then everything on groups.
 struct Steps {
     /// Deferred creates: where the plan would create each (lower-cased).
     deferred: Deferred,
-    /// User creates the plan holds.
-    user_creates: Vec<Operation>,
-    /// The user moves and updates that follow them.
+    /// The user moves and updates, run once every user is created.
     user_changes: Vec<Operation>,
-    /// Group creates the plan holds.
-    group_creates: Vec<Operation>,
-    /// Everything after them, in plan order.
+    /// Everything on groups, in plan order, run once every group is created.
     rest: Vec<Operation>,
     /// Deferred creates whose resources were renamed since the plan.
     renamed: usize,
@@ -42,30 +40,21 @@ struct Steps {
 }
 
 impl Steps {
-    /// Sorts `operations` (in plan order: user creates, moves and updates, then group creates
-    /// and everything else) into steps.
+    /// Splits `operations` (in plan order: users before groups) into steps.
     fn of(operations: Vec<Operation>, deferred: Deferred) -> Self {
-        let mut steps = Steps {
+        let first_on_a_group = operations
+            .iter()
+            .position(on_a_group)
+            .unwrap_or(operations.len());
+        let mut user_changes = operations;
+        let rest = user_changes.split_off(first_on_a_group);
+        Steps {
             deferred,
-            user_creates: Vec::new(),
-            user_changes: Vec::new(),
-            group_creates: Vec::new(),
-            rest: Vec::new(),
+            user_changes,
+            rest,
             renamed: 0,
             failure: None,
-        };
-        let mut past_users = false;
-        for operation in operations {
-            past_users |= on_a_group(&operation);
-            let creates = matches!(operation, Operation::Create { .. });
-            match (past_users, creates) {
-                (false, true) => steps.user_creates.push(operation),
-                (false, false) => steps.user_changes.push(operation),
-                (true, true) if steps.rest.is_empty() => steps.group_creates.push(operation),
-                (true, _) => steps.rest.push(operation),
-            }
         }
-        steps
     }
 
     /// The create of `entry`, if it is deferred and still belongs where the plan would create
@@ -87,13 +76,11 @@ impl Steps {
     }
 
     /// What runs before the groups the mapper hands over at the end: the users held in
-    /// `later` created, every user's moves and updates, then the group creates the plan holds
-    /// and those in `later`.
+    /// `later` created, every user's moves and updates, then the group creates in `later`.
     fn before_groups(&mut self, later: &mut Vec<Operation>) -> Vec<Operation> {
         let (group_creates, mut ordered): (Vec<_>, Vec<_>) =
             std::mem::take(later).into_iter().partition(on_a_group);
         ordered.append(&mut self.user_changes);
-        ordered.append(&mut self.group_creates);
         ordered.extend(group_creates);
         ordered
     }
@@ -129,13 +116,6 @@ impl Reconciler {
         deferred: Deferred,
     ) -> Result<ControlFlow<()>, SyncError> {
         let mut steps = Steps::of(operations, deferred);
-        let user_creates = std::mem::take(&mut steps.user_creates);
-        if apply_all(tenant, target, report, user_creates)
-            .await
-            .is_break()
-        {
-            return Ok(ControlFlow::Break(()));
-        }
         let mut later = Vec::new();
         let mut mapper = target.mapper(tenant);
         let mut users = self.store.pages::<User>(tenant.id);
