@@ -256,7 +256,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             },
             lag_writing: std::time::Duration::from_secs(*lag_seconds),
         };
-        return match crate::bench::run(&options).await {
+        // On a runtime worker rather than main's own thread: each answer the load driver
+        // awaits then wakes it where it runs, instead of waking another thread.
+        let bench = tokio::spawn(async move { crate::bench::run(&options).await });
+        let outcome = bench
+            .await
+            .unwrap_or_else(|e| Err(format!("the bench stopped: {e}")));
+        return match outcome {
             Ok(table) => {
                 print!("{table}");
                 ExitCode::SUCCESS

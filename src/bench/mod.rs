@@ -110,6 +110,17 @@ async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, St
         cpu_before = cpu;
     };
 
+    // The daemon's own ceiling: what its server, request parsing, logging and metrics cost
+    // across two processes, with no token check and no database. Reads are also read against
+    // this row, since the hello route above pays no hand-off between processes.
+    let healthz = daemon.scim.replace("/api/scim/v2", "/healthz");
+    let figures = drive(CEILING_REQUESTS, 32, |_| get_ok(client, &healthz)).await;
+    push(
+        "healthz on the daemon (its own ceiling)".into(),
+        figures,
+        "no token, no database".into(),
+    );
+
     let users = options.users;
     let s = scim.clone();
     let creates = drive(users, 16, move |i| {
@@ -410,6 +421,17 @@ async fn grow_group(scim: &Scim, ids: &[String]) -> Result<(Figures, String), St
     Ok((figures, note.join(", ")))
 }
 
+/// How many requests measure a ceiling.
+const CEILING_REQUESTS: usize = 20_000;
+
+/// Whether a GET of `url` succeeds, having read its body.
+async fn get_ok(client: &Client, url: &str) -> bool {
+    match client.get(url).send().await {
+        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// The loopback ceiling: the hello route, with the same client and concurrency as the reads.
 async fn hello(client: &Client) -> Result<Row, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -422,16 +444,7 @@ async fn hello(client: &Client) -> Result<Row, String> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(crate::api::serve_hello(listener, shutdown.clone()));
     let cpu_before = daemon::cpu_seconds("self");
-    let figures = drive(20_000, 32, |_| {
-        let request = client.get(&url);
-        async move {
-            match request.send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await;
+    let figures = drive(CEILING_REQUESTS, 32, |_| get_ok(client, &url)).await;
     shutdown.cancel();
     let _ = server.await;
     Ok(Row {
