@@ -193,6 +193,7 @@ impl Store {
                     clock,
                     creates: Default::default(),
                     listings: Default::default(),
+                    shapes: Default::default(),
                 })
             }
             DatabaseUrl::Postgres(url) => {
@@ -214,6 +215,7 @@ impl Store {
                     clock,
                     creates: Default::default(),
                     listings: Default::default(),
+                    shapes: Default::default(),
                 })
             }
         }

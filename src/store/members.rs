@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use uuid::Uuid;
 
 use super::entity::{group_members, groups, users};
+use super::shaped::Shape;
 use super::{Store, Via, error};
 use crate::domain::{
     DomainError, GroupId, Member, MemberKind, MemberRef, MemberValue, TenantId, UserGroup, UserId,
@@ -218,16 +219,22 @@ impl Store {
         for chunk in user_ids.chunks(BATCH) {
             let rows: Vec<GroupOfUser> = self.rows_via(via, &groups_of_users_query(chunk)).await?;
             for row in rows {
-                groups_by_user
-                    .entry(UserId::from_uuid(row.user_id))
-                    .or_default()
-                    .push(UserGroup {
-                        id: GroupId::from_uuid(row.id),
-                        display: row.display_name,
-                    });
+                let (user_id, group) = row.parts();
+                groups_by_user.entry(user_id).or_default().push(group);
             }
         }
         Ok(groups_by_user)
+    }
+
+    /// The groups one user is a direct member of, oldest membership first: the same read for
+    /// one user, of a fixed shape (`shaped`).
+    pub(crate) async fn groups_of_user(&self, id: UserId) -> Result<Vec<UserGroup>, DomainError> {
+        let values = vec![id.as_uuid().into()];
+        let query = || groups_of_users_query(&[id]);
+        let rows: Vec<GroupOfUser> = self
+            .read_shaped(Shape::GroupsOfUser, values, query)
+            .await?;
+        Ok(rows.into_iter().map(|row| row.parts().1).collect())
     }
 }
 
@@ -278,6 +285,16 @@ struct GroupOfUser {
     user_id: Uuid,
     id: Uuid,
     display_name: String,
+}
+
+impl GroupOfUser {
+    fn parts(self) -> (UserId, UserGroup) {
+        let group = UserGroup {
+            id: GroupId::from_uuid(self.id),
+            display: self.display_name,
+        };
+        (UserId::from_uuid(self.user_id), group)
+    }
 }
 
 /// The memberships of `user_ids` with their groups' names, oldest first.

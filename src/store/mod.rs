@@ -23,6 +23,7 @@ mod members;
 mod query;
 mod run_lock;
 mod scratch;
+mod shaped;
 mod sync_state;
 mod tenants;
 mod tokens;
@@ -89,6 +90,8 @@ pub struct Store {
     creates: std::sync::Arc<user_creates::CreateQueue>,
     /// On SQLite, totals and page ends of recent listings.
     listings: std::sync::Arc<listing_memo::ListingMemo>,
+    /// The SQL of the reads every GET by id makes.
+    shapes: std::sync::Arc<shaped::ShapedStatements>,
 }
 
 impl Store {
@@ -123,7 +126,30 @@ impl Store {
     where
         R: FromQueryResult + DeserializeOwned,
     {
-        let statement = self.reader.get_database_backend().build(query);
+        self.read_statement(self.reader.get_database_backend().build(query))
+            .await
+    }
+
+    /// The same for a read of a fixed shape, whose SQL is built once (`shaped`): `values` are
+    /// its values in the order of its placeholders, and `build` makes the whole statement.
+    async fn read_shaped<R>(
+        &self,
+        shape: shaped::Shape,
+        values: Vec<sea_orm::Value>,
+        build: impl FnOnce() -> SelectStatement,
+    ) -> Result<Vec<R>, DomainError>
+    where
+        R: FromQueryResult + DeserializeOwned,
+    {
+        let backend = self.reader.get_database_backend();
+        let statement = self.shapes.statement(backend, shape, values, build)?;
+        self.read_statement(statement).await
+    }
+
+    async fn read_statement<R>(&self, statement: sea_orm::Statement) -> Result<Vec<R>, DomainError>
+    where
+        R: FromQueryResult + DeserializeOwned,
+    {
         match &self.inline {
             Some(inline) => inline.reads.rows(&statement),
             None => R::find_by_statement(statement).all(&self.reader).await,

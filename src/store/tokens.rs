@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::entity::{api_tokens, tenants};
 use super::tenants::tenant_from_model;
+use super::shaped::Shape;
 use super::{Store, error, select_nested};
 use crate::domain::{ApiToken, DomainError, Tenant, TenantId, TokenId, token::TokenState};
 use crate::secret::{self, SecretString};
@@ -160,21 +161,26 @@ impl Store {
     /// in constant time all the same.
     pub async fn authenticate(&self, presented: &str) -> Result<Authenticated, AuthFailure> {
         let digest = secret::token_digest(presented);
-        let mut query = Query::select();
-        select_nested(&mut query, api_tokens::Entity, "token");
-        select_nested(&mut query, tenants::Entity, "tenant");
-        query
-            .from(api_tokens::Entity)
-            .inner_join(
-                tenants::Entity,
-                Expr::col((tenants::Entity, tenants::Column::Id))
-                    .equals((api_tokens::Entity, api_tokens::Column::TenantId)),
-            )
-            .and_where(
-                Expr::col((api_tokens::Entity, api_tokens::Column::TokenHash)).eq(digest.as_str()),
-            );
+        let query = || {
+            let mut query = Query::select();
+            select_nested(&mut query, api_tokens::Entity, "token");
+            select_nested(&mut query, tenants::Entity, "tenant");
+            query
+                .from(api_tokens::Entity)
+                .inner_join(
+                    tenants::Entity,
+                    Expr::col((tenants::Entity, tenants::Column::Id))
+                        .equals((api_tokens::Entity, api_tokens::Column::TenantId)),
+                )
+                .and_where(
+                    Expr::col((api_tokens::Entity, api_tokens::Column::TokenHash))
+                        .eq(digest.as_str()),
+                )
+                .to_owned()
+        };
+        let values = vec![digest.as_str().into()];
         let TokenOfTenant { token, tenant } = self
-            .read_rows::<TokenOfTenant>(&query)
+            .read_shaped::<TokenOfTenant>(Shape::TokenOfTenant, values, query)
             .await
             .map_err(AuthFailure::Store)?
             .into_iter()
