@@ -216,6 +216,11 @@ impl Store {
         user_ids: &[UserId],
     ) -> Result<HashMap<UserId, Vec<UserGroup>>, DomainError> {
         let mut groups_by_user: HashMap<UserId, Vec<UserGroup>> = HashMap::new();
+        // A lookup by key (`userName eq "…"`) finds one user.
+        if let (Via::Point, [id]) = (via, user_ids) {
+            groups_by_user.insert(*id, self.groups_of_user(*id).await?);
+            return Ok(groups_by_user);
+        }
         for chunk in user_ids.chunks(BATCH) {
             let rows: Vec<GroupOfUser> = self.rows_via(via, &groups_of_users_query(chunk)).await?;
             for row in rows {
