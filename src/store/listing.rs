@@ -21,8 +21,8 @@ use crate::domain::{DomainError, ListQuery};
 /// end, is the end of the result, so `totalResults` is what came before it plus what it holds.
 /// That spares the count for the lookups IdPs make all day (`userName eq "…"` finds one user or
 /// none). Such a lookup, by a key (`query::finds_by_key`), is a point read (`Store::read_rows`);
-/// any other page a scan (`Store::scan_rows`). On SQLite, pages that follow one another in the
-/// default order carry the total and where the last page ended (`listing_memo`).
+/// any other page a scan (`Store::scan_rows`). Pages that follow one another in the default
+/// order carry the total and where the last page ended (`listing_memo`).
 pub(crate) async fn page<E>(
     store: &Store,
     table: Table,
@@ -38,16 +38,16 @@ where
     let page = query.page;
     let by_key = by_key(store, table, query);
     // A lookup by key is one short page: nothing to carry.
-    let memo = match &store.inline {
-        Some(inline) if !by_key => {
-            let version = inline.reads.data_version().map_err(error::classify)?;
-            let statement = filtered.build(sea_orm::DbBackend::Sqlite);
+    let memo = match by_key {
+        false => {
+            let version = store.data_version().await?;
+            let statement = filtered.build(store.reader().get_database_backend());
             Some(Listing {
                 statement: format!("{} {:?}", statement.sql, statement.values),
                 version,
             })
         }
-        _ => None,
+        true => None,
     };
     if page.count == 0 {
         let total = total(store, &filtered, memo.as_ref()).await?;

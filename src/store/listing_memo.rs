@@ -1,5 +1,5 @@
 //! What one request of a paged listing (RFC 7644 §3.4.2.4, `startIndex` and `count`) leaves
-//! for the next, on SQLite: the listing's total, and which row each page ended on.
+//! for the next: the listing's total, and which row each page ended on.
 //!
 //! An IdP importing a tenant asks for page after page of the same listing. Each page ran the
 //! `COUNT` behind `totalResults` again, and skipped `startIndex - 1` rows again to reach its
@@ -7,9 +7,9 @@
 //! the total is kept, and so is the id of the last row of each page read in the default order,
 //! so the next page starts after that id through the index instead of skipping rows.
 //!
-//! Both hold only while the database is unchanged: each is recorded with SQLite's
-//! `data_version` of one read connection, which changes whenever any connection (this process
-//! or another) commits anything, and is ignored once it differs. A listing is keyed by its
+//! Both hold only while the database is unchanged: each is recorded with the database's
+//! version (`Store::data_version`), which changes whenever any connection (this process or
+//! another) commits anything, and is ignored once it differs. A listing is keyed by its
 //! statement as built, values included (tenant, filter), so two listings share nothing.
 
 use std::collections::HashMap;
@@ -27,8 +27,8 @@ const ENDS: usize = 16;
 pub(crate) struct Listing {
     /// The listing's statement as built, values included.
     pub(crate) statement: String,
-    /// SQLite's `data_version` when the request started.
-    pub(crate) version: i64,
+    /// The database's version when the request started (`Store::data_version`).
+    pub(crate) version: String,
 }
 
 /// Totals and page ends of recent listings.
@@ -39,8 +39,8 @@ pub(crate) struct ListingMemo {
 
 #[derive(Debug)]
 struct Memo {
-    /// The `data_version` it holds for.
-    version: i64,
+    /// The database version it holds for.
+    version: String,
     total: Option<u64>,
     /// (rows before the next page, id of the last row before it), oldest first.
     ends: Vec<(u64, Uuid)>,
@@ -90,7 +90,7 @@ impl ListingMemo {
             listings.clear();
         }
         let fresh = || Memo {
-            version: listing.version,
+            version: listing.version.clone(),
             total: None,
             ends: Vec::new(),
         };
@@ -116,7 +116,7 @@ mod tests {
     fn listing(statement: &str, version: i64) -> Listing {
         Listing {
             statement: statement.to_owned(),
-            version,
+            version: version.to_string(),
         }
     }
 

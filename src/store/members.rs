@@ -236,9 +236,7 @@ impl Store {
     pub(crate) async fn groups_of_user(&self, id: UserId) -> Result<Vec<UserGroup>, DomainError> {
         let values = vec![id.as_uuid().into()];
         let query = || groups_of_users_query(&[id]);
-        let rows: Vec<GroupOfUser> = self
-            .read_shaped(Shape::GroupsOfUser, values, query)
-            .await?;
+        let rows: Vec<GroupOfUser> = self.read_shaped(Shape::GroupsOfUser, values, query).await?;
         Ok(rows.into_iter().map(|row| row.parts().1).collect())
     }
 }

@@ -105,6 +105,30 @@ impl Store {
         self.reader.ping().await.map_err(error::classify)
     }
 
+    /// What changes whenever anything is committed, by any connection of any process: SQLite's
+    /// `data_version` on one read connection, or PostgreSQL's current snapshot. A snapshot's
+    /// `xmax` moves past every transaction that writes, and its list of running ones loses each
+    /// that commits, so two equal snapshots mean nothing was committed in between. The listing
+    /// memo holds only while this is unchanged (`listing_memo`).
+    async fn data_version(&self) -> Result<String, DomainError> {
+        if let Some(inline) = &self.inline {
+            let version = inline.reads.data_version().map_err(error::classify)?;
+            return Ok(version.to_string());
+        }
+        let statement = sea_orm::Statement::from_string(
+            self.reader.get_database_backend(),
+            "SELECT pg_current_snapshot()::text AS version",
+        );
+        let row = self
+            .reader
+            .query_one_raw(statement)
+            .await
+            .map_err(error::classify)?
+            .ok_or_else(|| DomainError::Internal("PostgreSQL returned no snapshot".into()))?;
+        row.try_get::<String>("", "version")
+            .map_err(error::classify)
+    }
+
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock
     /// up front: a deferred transaction that reads first and writes later can fail with
     /// SQLITE_BUSY when another process (the CLI beside the daemon) wrote in between.

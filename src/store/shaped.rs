@@ -103,6 +103,9 @@ mod tests {
         let refused = shapes.statement(DbBackend::Sqlite, Shape::GroupsOfUser, vec![], || {
             by_name("a")
         });
-        assert!(matches!(refused, Err(DomainError::Internal(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(DomainError::Internal(_))),
+            "{refused:?}"
+        );
     }
 }

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 
 use super::entity::{api_tokens, tenants};
-use super::tenants::tenant_from_model;
 use super::shaped::Shape;
+use super::tenants::tenant_from_model;
 use super::{Store, error, select_nested};
 use crate::domain::{ApiToken, DomainError, Tenant, TenantId, TokenId, token::TokenState};
 use crate::secret::{self, SecretString};

@@ -5,10 +5,10 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
-use super::entity::users;
-use super::users::user_from_model;
 use super::Store;
+use super::entity::users;
 use super::shaped::Shape;
+use super::users::user_from_model;
 use crate::domain::{DomainError, TenantId, User, UserId};
 
 impl Store {

@@ -55,6 +55,64 @@ async fn two_replicas_on_one_database_answer_one_201_and_one_409_for_the_same_us
     assert_eq!(list["totalResults"], 20);
 }
 
+/// The ids of a page of users read through `replica`, and its total.
+async fn page(replica: &Serve, token: &str, query: &str) -> (Vec<String>, u64) {
+    let list = json_of(replica.scim(Method::GET, &format!("/Users?{query}"), token)).await;
+    let ids = list["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["id"].as_str().map(str::to_owned))
+        .collect();
+    (ids, list["totalResults"].as_u64().unwrap_or(u64::MAX))
+}
+
+/// A replica remembers where each page of a listing ended and its total, but only while the
+/// database is unchanged: a write through another replica between two pages shows in the next.
+#[tokio::test]
+async fn a_page_after_another_replicas_write_shows_the_tenant_as_it_now_is() {
+    let Some(url) = database_or_skip().await else {
+        return;
+    };
+    let (a, b) = (Serve::start(Some(&url), &[]), Serve::start(Some(&url), &[]));
+    let token = a.tenant().await;
+    let mut created = Vec::new();
+    for n in 0..6 {
+        let (status, body) = create(&a, &token, &format!("p{n}@example.com")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        created.push(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        page(&a, &token, "startIndex=1&count=2").await,
+        (created[0..2].to_vec(), 6)
+    );
+    assert_eq!(
+        page(&a, &token, "startIndex=3&count=2").await,
+        (created[2..4].to_vec(), 6)
+    );
+    let deleted = b
+        .scim(Method::DELETE, &format!("/Users/{}", created[0]), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    created.remove(0);
+    for n in 6..8 {
+        let (status, body) = create(&b, &token, &format!("p{n}@example.com")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        created.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // The third row is now the fourth user created.
+    assert_eq!(
+        page(&a, &token, "startIndex=3&count=2").await,
+        (created[2..4].to_vec(), 7)
+    );
+    assert_eq!(
+        page(&a, &token, "startIndex=5&count=2").await,
+        (created[4..6].to_vec(), 7)
+    );
+}
+
 #[tokio::test]
 async fn membership_patches_through_two_replicas_lose_nothing() {
     let Some(url) = database_or_skip().await else {
