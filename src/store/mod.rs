@@ -88,7 +88,7 @@ pub struct Store {
     clock: SharedClock,
     /// User creates waiting to be written together.
     creates: std::sync::Arc<user_creates::CreateQueue>,
-    /// On SQLite, totals and page ends of recent listings.
+    /// Totals and page ends of recent listings.
     listings: std::sync::Arc<listing_memo::ListingMemo>,
     /// The SQL of the reads every GET by id makes.
     shapes: std::sync::Arc<shaped::ShapedStatements>,
