@@ -5,8 +5,8 @@
 //!
 //! Each call site still says how to build its statement, and names its values in the order of
 //! the statement's placeholders. Debug builds build the statement every time and refuse to run
-//! it when those values differ from the ones sea-query placed, so the test suite checks the
-//! order on every read.
+//! it when those values differ from the ones sea-query placed, or its SQL from the SQL kept, so
+//! the test suite checks each call site on every read.
 
 use std::sync::OnceLock;
 
@@ -26,12 +26,12 @@ pub(super) enum Shape {
     GroupsOfUser,
 }
 
-const SHAPES: usize = 3;
-
 /// The SQL of each shape, once built.
 #[derive(Debug, Default)]
 pub(super) struct ShapedStatements {
-    sql: [OnceLock<String>; SHAPES],
+    token_of_tenant: OnceLock<String>,
+    user_by_id: OnceLock<String>,
+    groups_of_user: OnceLock<String>,
 }
 
 impl ShapedStatements {
@@ -43,12 +43,17 @@ impl ShapedStatements {
         values: Vec<Value>,
         build: impl FnOnce() -> SelectStatement,
     ) -> Result<Statement, DomainError> {
-        let kept = &self.sql[shape as usize];
+        let kept = match shape {
+            Shape::TokenOfTenant => &self.token_of_tenant,
+            Shape::UserById => &self.user_by_id,
+            Shape::GroupsOfUser => &self.groups_of_user,
+        };
         let built = if cfg!(debug_assertions) || kept.get().is_none() {
             Some(backend.build(&build()))
         } else {
             None
         };
+        let sql = kept.get_or_init(|| built.as_ref().map(|b| b.sql.clone()).unwrap_or_default());
         if let Some(built) = &built {
             let placed = built.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
             if placed != values.as_slice() {
@@ -56,8 +61,13 @@ impl ShapedStatements {
                     "the {shape:?} read names its values as {values:?}, but its statement places {placed:?}"
                 )));
             }
+            if built.sql != *sql {
+                return Err(DomainError::Internal(format!(
+                    "the {shape:?} read is not of one shape: {} after {sql}",
+                    built.sql
+                )));
+            }
         }
-        let sql = kept.get_or_init(|| built.map(|b| b.sql).unwrap_or_default());
         Ok(Statement {
             sql: sql.clone(),
             values: Some(Values(values)),
@@ -95,6 +105,37 @@ mod tests {
             .unwrap();
         assert_eq!(first.sql, second.sql);
         assert_eq!(second.values, Some(Values(vec!["b".into()])));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_read_whose_sql_changes_is_refused() {
+        let shapes = ShapedStatements::default();
+        let by_id = || {
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("t"))
+                .and_where(Expr::col(Alias::new("id")).eq("a"))
+                .to_owned()
+        };
+        shapes
+            .statement(
+                DbBackend::Sqlite,
+                Shape::TokenOfTenant,
+                vec!["a".into()],
+                || by_name("a"),
+            )
+            .unwrap();
+        let refused = shapes.statement(
+            DbBackend::Sqlite,
+            Shape::TokenOfTenant,
+            vec!["a".into()],
+            by_id,
+        );
+        assert!(
+            matches!(refused, Err(DomainError::Internal(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]
