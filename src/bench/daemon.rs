@@ -21,6 +21,8 @@ pub struct Daemon {
     /// Kept when asked for ([`Daemon::start_binary_keeping_log`]); otherwise discarded.
     log: Option<Log>,
     pub scim: String,
+    /// The SCIM listener's origin (`http://address`), which also answers `/healthz`.
+    pub scim_origin: String,
     pub admin: String,
     pub admin_token: String,
 }
@@ -74,6 +76,7 @@ impl Daemon {
             database_url: database_url.unwrap_or("").to_owned(),
             log,
             scim: String::new(),
+            scim_origin: String::new(),
             admin: String::new(),
             admin_token,
         };
@@ -128,7 +131,8 @@ impl Daemon {
             let address = event["address"].as_str().unwrap_or_default();
             match event["message"].as_str().unwrap_or_default() {
                 m if m.starts_with("SCIM API listening") => {
-                    self.scim = format!("http://{address}/api/scim/v2");
+                    self.scim_origin = format!("http://{address}");
+                    self.scim = format!("{}/api/scim/v2", self.scim_origin);
                 }
                 m if m.starts_with("admin API listening") => {
                     self.admin = format!("http://{address}");

@@ -113,7 +113,7 @@ async fn scim_scenarios(client: &Client, options: &Options) -> Result<String, St
     // The daemon's own ceiling: what its server, request parsing, logging and metrics cost
     // across two processes, with no token check and no database. Reads are also read against
     // this row, since the hello route above pays no hand-off between processes.
-    let healthz = daemon.scim.replace("/api/scim/v2", "/healthz");
+    let healthz = format!("{}/healthz", daemon.scim_origin);
     let figures = drive(CEILING_REQUESTS, 32, |_| get_ok(client, &healthz)).await;
     push(
         "healthz on the daemon (its own ceiling)".into(),

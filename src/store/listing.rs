@@ -38,16 +38,15 @@ where
     let page = query.page;
     let by_key = by_key(store, table, query);
     // A lookup by key is one short page: nothing to carry.
-    let memo = match by_key {
-        false => {
-            let version = store.data_version().await?;
-            let statement = filtered.build(store.reader().get_database_backend());
-            Some(Listing {
-                statement: format!("{} {:?}", statement.sql, statement.values),
-                version,
-            })
-        }
-        true => None,
+    let memo = if by_key {
+        None
+    } else {
+        let version = store.data_version().await?;
+        let statement = filtered.build(store.reader().get_database_backend());
+        Some(Listing {
+            statement: format!("{} {:?}", statement.sql, statement.values),
+            version,
+        })
     };
     if page.count == 0 {
         let total = total(store, &filtered, memo.as_ref()).await?;

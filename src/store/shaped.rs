@@ -48,11 +48,8 @@ impl ShapedStatements {
             Shape::UserById => &self.user_by_id,
             Shape::GroupsOfUser => &self.groups_of_user,
         };
-        let built = if cfg!(debug_assertions) || kept.get().is_none() {
-            Some(backend.build(&build()))
-        } else {
-            None
-        };
+        let built =
+            (cfg!(debug_assertions) || kept.get().is_none()).then(|| backend.build(&build()));
         let sql = kept.get_or_init(|| built.as_ref().map(|b| b.sql.clone()).unwrap_or_default());
         if let Some(built) = &built {
             let placed = built.values.as_ref().map_or(&[][..], |v| v.0.as_slice());
@@ -82,11 +79,12 @@ mod tests {
 
     use super::*;
 
-    fn by_name(name: &str) -> SelectStatement {
+    /// `SELECT id FROM t WHERE <column> = <value>`.
+    fn select_where(column: &str, value: &str) -> SelectStatement {
         Query::select()
             .column(Alias::new("id"))
             .from(Alias::new("t"))
-            .and_where(Expr::col(Alias::new("name")).eq(name))
+            .and_where(Expr::col(Alias::new(column)).eq(value))
             .to_owned()
     }
 
@@ -95,12 +93,12 @@ mod tests {
         let shapes = ShapedStatements::default();
         let first = shapes
             .statement(DbBackend::Sqlite, Shape::UserById, vec!["a".into()], || {
-                by_name("a")
+                select_where("name", "a")
             })
             .unwrap();
         let second = shapes
             .statement(DbBackend::Sqlite, Shape::UserById, vec!["b".into()], || {
-                by_name("b")
+                select_where("name", "b")
             })
             .unwrap();
         assert_eq!(first.sql, second.sql);
@@ -111,26 +109,19 @@ mod tests {
     #[cfg(debug_assertions)]
     fn a_read_whose_sql_changes_is_refused() {
         let shapes = ShapedStatements::default();
-        let by_id = || {
-            Query::select()
-                .column(Alias::new("id"))
-                .from(Alias::new("t"))
-                .and_where(Expr::col(Alias::new("id")).eq("a"))
-                .to_owned()
-        };
         shapes
             .statement(
                 DbBackend::Sqlite,
                 Shape::TokenOfTenant,
                 vec!["a".into()],
-                || by_name("a"),
+                || select_where("name", "a"),
             )
             .unwrap();
         let refused = shapes.statement(
             DbBackend::Sqlite,
             Shape::TokenOfTenant,
             vec!["a".into()],
-            by_id,
+            || select_where("id", "a"),
         );
         assert!(
             matches!(refused, Err(DomainError::Internal(_))),
@@ -142,7 +133,7 @@ mod tests {
     fn values_that_are_not_the_statements_are_refused() {
         let shapes = ShapedStatements::default();
         let refused = shapes.statement(DbBackend::Sqlite, Shape::GroupsOfUser, vec![], || {
-            by_name("a")
+            select_where("name", "a")
         });
         assert!(
             matches!(refused, Err(DomainError::Internal(_))),

@@ -1,7 +1,8 @@
-//! GET by id, the request IdPs send most: the user's row, then its groups, as two point reads of fixed shape
-//! (`Store::read_shaped`). A join that repeats the user's row once per group it is in saves a
-//! round trip on PostgreSQL, but decodes the user's whole document again for every group, and a
-//! user of a large company is in dozens; on SQLite a point read costs microseconds.
+//! GET by id, the request IdPs send most: the user's row, then its groups, as two point reads
+//! of fixed shape (`Store::read_shaped`). A join that repeats the user's row once per group it
+//! is in saves a round trip on PostgreSQL, but decodes the user's whole document again for
+//! every group, and a user of a large company is in dozens; on SQLite a point read costs
+//! microseconds.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 

@@ -26,6 +26,13 @@ async fn create(replica: &Serve, token: &str, name: &str) -> (StatusCode, Value)
     (status, response.json().await.unwrap_or_default())
 }
 
+/// Creates a user through `replica`, which must answer 201; its id.
+async fn created_id(replica: &Serve, token: &str, name: &str) -> String {
+    let (status, body) = create(replica, token, name).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn two_replicas_on_one_database_answer_one_201_and_one_409_for_the_same_user_name() {
     let Some(url) = database_or_skip().await else {
@@ -78,9 +85,7 @@ async fn a_page_after_another_replicas_write_shows_the_tenant_as_it_now_is() {
     let token = a.tenant().await;
     let mut created = Vec::new();
     for n in 0..6 {
-        let (status, body) = create(&a, &token, &format!("p{n}@example.com")).await;
-        assert_eq!(status, StatusCode::CREATED);
-        created.push(body["id"].as_str().unwrap().to_owned());
+        created.push(created_id(&a, &token, &format!("p{n}@example.com")).await);
     }
     assert_eq!(
         page(&a, &token, "startIndex=1&count=2").await,
@@ -98,9 +103,7 @@ async fn a_page_after_another_replicas_write_shows_the_tenant_as_it_now_is() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     created.remove(0);
     for n in 6..8 {
-        let (status, body) = create(&b, &token, &format!("p{n}@example.com")).await;
-        assert_eq!(status, StatusCode::CREATED);
-        created.push(body["id"].as_str().unwrap().to_owned());
+        created.push(created_id(&b, &token, &format!("p{n}@example.com")).await);
     }
     // The third row is now the fourth user created.
     assert_eq!(
@@ -122,9 +125,7 @@ async fn membership_patches_through_two_replicas_lose_nothing() {
     let token = replicas[0].tenant().await;
     let mut ids = Vec::new();
     for n in 0..60 {
-        let (status, body) = create(&replicas[n % 2], &token, &format!("m{n}@example.com")).await;
-        assert_eq!(status, StatusCode::CREATED);
-        ids.push(body["id"].as_str().unwrap().to_owned());
+        ids.push(created_id(&replicas[n % 2], &token, &format!("m{n}@example.com")).await);
     }
     let group = json_of(
         replicas[0]
